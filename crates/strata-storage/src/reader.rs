@@ -1,0 +1,259 @@
+//! Reading records back: by location, scanning forwards or backwards along
+//! the log, and locating a global position.
+//!
+//! Reads never go past the published committed end ([`Committed`]): bytes
+//! beyond it may be written but not yet durable. Every record read is
+//! CRC-checked; a bad one is an [`Error::Corrupt`], never served.
+
+use crate::codec::{decode_record, DecodeError, RecordView, MIN_RECORD_BYTES};
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::limits::MAX_APPEND_BYTES;
+use crate::notify::Committed;
+use crate::segment::{Segment, Segments, FIRST_RECORD_OFFSET};
+use crate::tail::{Loc, Tail};
+use crate::types::Position;
+use std::ops::ControlFlow;
+use std::sync::{Arc, RwLock};
+
+/// Bytes read at a time by sequential scans.
+const SCAN_CHUNK_BYTES: usize = 512 * 1024;
+/// Bytes read for a single random record (more is read if it is larger).
+const POINT_READ_BYTES: usize = 4 * 1024;
+/// Bytes read ahead when point reads turn out to be sequential.
+const READ_AHEAD_BYTES: usize = 256 * 1024;
+
+fn corrupt(seg: &Segment, offset: u64, reason: impl Into<String>) -> Error {
+    Error::Corrupt { file: seg.path.clone(), offset, reason: reason.into() }
+}
+
+/// A read view over the log, bounded by one committed snapshot.
+pub(crate) struct LogReader<'a> {
+    pub segments: &'a Segments,
+    pub index: &'a Index,
+    pub tail: &'a RwLock<Tail>,
+    pub committed: Committed,
+}
+
+impl<'a> LogReader<'a> {
+    fn segment(&self, base: Position) -> Result<Arc<Segment>> {
+        self.segments.by_base(base).ok_or_else(|| Error::Corrupt {
+            file: format!("segment {base}").into(),
+            offset: 0,
+            reason: "index points at a segment that does not exist".into(),
+        })
+    }
+
+    /// How far readers may read in `seg`.
+    fn limit(&self, seg: &Segment) -> Result<u64> {
+        use std::cmp::Ordering::*;
+        Ok(match seg.base.cmp(&self.committed.seg_base) {
+            Equal => self.committed.seg_len,
+            Less => seg.len()?,
+            Greater => FIRST_RECORD_OFFSET,
+        })
+    }
+
+    /// Where the record at global position `pos` starts.
+    pub(crate) fn locate(&self, pos: Position) -> Result<Option<Loc>> {
+        if pos == 0 || pos > self.committed.head {
+            return Ok(None);
+        }
+        if let Some(loc) = self.tail.read().unwrap().loc_of(pos) {
+            return Ok(Some(loc));
+        }
+        let Some(seg) = self.segments.for_position(pos) else { return Ok(None) };
+        let mut start = Loc { seg: seg.base, offset: FIRST_RECORD_OFFSET as u32 };
+        if let Some((p, loc, _)) = self.index.sparse_floor(pos)? {
+            if p == pos {
+                return Ok(Some(loc));
+            }
+            if p >= seg.base {
+                start = loc;
+            }
+        }
+        let mut found = None;
+        self.scan_forward(start, |v, loc| {
+            if v.position >= pos {
+                if v.position == pos {
+                    found = Some(loc);
+                }
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(found)
+    }
+
+    /// Calls `f` for each record from `start` on, in log order, up to the head.
+    pub(crate) fn scan_forward(
+        &self,
+        start: Loc,
+        mut f: impl FnMut(&RecordView<'_>, Loc) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let head = self.committed.head;
+        let mut seg = self.segment(start.seg)?;
+        let mut off = start.offset as u64;
+        let mut buf = vec![0u8; SCAN_CHUNK_BYTES];
+        loop {
+            let limit = self.limit(&seg)?;
+            while off < limit {
+                let want = ((limit - off) as usize).min(buf.len());
+                let n = seg.read_at(&mut buf[..want], off)?;
+                if n < want {
+                    return Err(corrupt(&seg, off + n as u64, "segment shorter than committed length"));
+                }
+                let mut i = 0;
+                while i < n {
+                    match decode_record(&buf[i..n]) {
+                        Ok(v) => {
+                            if v.position > head {
+                                return Ok(());
+                            }
+                            let loc = Loc { seg: seg.base, offset: (off + i as u64) as u32 };
+                            if f(&v, loc).is_break() {
+                                return Ok(());
+                            }
+                            i += v.len;
+                        }
+                        Err(DecodeError::Incomplete { needed }) => {
+                            if off + i as u64 + needed as u64 > limit {
+                                return Err(corrupt(&seg, off + i as u64, "record runs past the committed end"));
+                            }
+                            if needed > buf.len() {
+                                buf.resize(needed, 0);
+                            }
+                            break;
+                        }
+                        Err(DecodeError::Invalid(r)) => return Err(corrupt(&seg, off + i as u64, r)),
+                    }
+                }
+                off += i as u64;
+            }
+            if seg.base >= self.committed.seg_base {
+                return Ok(());
+            }
+            match self.segments.next_after(seg.base) {
+                Some(next) => {
+                    seg = next;
+                    off = FIRST_RECORD_OFFSET;
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Calls `f` for each record ending at or before byte `end` of segment
+    /// `seg_base`, newest first, across earlier segments down to position 1.
+    pub(crate) fn scan_backward(
+        &self,
+        seg_base: Position,
+        end: u64,
+        mut f: impl FnMut(&RecordView<'_>, Loc) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let mut seg = self.segment(seg_base)?;
+        let mut end = end;
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let mut want = SCAN_CHUNK_BYTES;
+            while end > FIRST_RECORD_OFFSET {
+                let start = end.saturating_sub(want as u64).max(FIRST_RECORD_OFFSET);
+                let len = (end - start) as usize;
+                buf.resize(len, 0);
+                let n = seg.read_at(&mut buf, start)?;
+                if n < len {
+                    return Err(corrupt(&seg, start + n as u64, "segment shorter than expected"));
+                }
+                let mut e = end;
+                while e > FIRST_RECORD_OFFSET {
+                    if e - start < 4 {
+                        break;
+                    }
+                    let t = (e - start) as usize;
+                    let l = u32::from_le_bytes(buf[t - 4..t].try_into().expect("4 bytes")) as u64;
+                    if l < MIN_RECORD_BYTES as u64 || l > (MAX_APPEND_BYTES + MIN_RECORD_BYTES) as u64 || e - l < FIRST_RECORD_OFFSET {
+                        return Err(corrupt(&seg, e - 4, "bad record trailer"));
+                    }
+                    if e - l < start {
+                        want = want.max(l as usize);
+                        break;
+                    }
+                    let r0 = (e - l - start) as usize;
+                    let v = decode_record(&buf[r0..t]).map_err(|err| corrupt(&seg, e - l, format!("{err:?}")))?;
+                    e -= l;
+                    if v.position <= self.committed.head {
+                        let loc = Loc { seg: seg.base, offset: e as u32 };
+                        if f(&v, loc).is_break() {
+                            return Ok(());
+                        }
+                    }
+                }
+                end = e;
+            }
+            match self.segments.prev_before(seg.base) {
+                Some(prev) => {
+                    end = prev.len()?;
+                    seg = prev;
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Reads single records by location, reading ahead when consecutive reads
+/// are adjacent in the file (as a stream's events often are).
+pub(crate) struct PointReader<'r, 'a> {
+    log: &'r LogReader<'a>,
+    seg: Option<Arc<Segment>>,
+    buf: Vec<u8>,
+    buf_start: u64,
+    last_end: u64,
+}
+
+impl<'r, 'a> PointReader<'r, 'a> {
+    pub(crate) fn new(log: &'r LogReader<'a>) -> Self {
+        PointReader { log, seg: None, buf: Vec::new(), buf_start: 0, last_end: u64::MAX }
+    }
+
+    /// Calls `f` with the record at `loc`.
+    pub(crate) fn with_record<T>(&mut self, loc: Loc, f: impl FnOnce(&RecordView<'_>) -> T) -> Result<T> {
+        let off = loc.offset as u64;
+        let same_seg = self.seg.as_ref().is_some_and(|s| s.base == loc.seg);
+        if !same_seg {
+            self.seg = Some(self.log.segment(loc.seg)?);
+            self.buf.clear();
+        }
+        let seg = self.seg.clone().expect("set above");
+        let sequential = same_seg && off == self.last_end;
+        // Serve from the buffer if the whole record is in it.
+        let in_buf = same_seg && off >= self.buf_start && off < self.buf_start + self.buf.len() as u64;
+        if in_buf {
+            let i = (off - self.buf_start) as usize;
+            if let Ok(v) = decode_record(&self.buf[i..]) {
+                self.last_end = off + v.len as u64;
+                return Ok(f(&v));
+            }
+        }
+        let limit = self.log.limit(&seg)?;
+        if off >= limit {
+            return Err(corrupt(&seg, off, "location beyond the committed end"));
+        }
+        let mut want = if sequential { READ_AHEAD_BYTES } else { POINT_READ_BYTES };
+        loop {
+            let len = want.min((limit - off) as usize);
+            self.buf.resize(len, 0);
+            let n = seg.read_at(&mut self.buf, off)?;
+            self.buf.truncate(n);
+            self.buf_start = off;
+            match decode_record(&self.buf) {
+                Ok(v) => {
+                    self.last_end = off + v.len as u64;
+                    return Ok(f(&v));
+                }
+                Err(DecodeError::Incomplete { needed }) if needed > len && off + needed as u64 <= limit => want = needed,
+                Err(e) => return Err(corrupt(&seg, off, format!("{e:?}"))),
+            }
+        }
+    }
+}

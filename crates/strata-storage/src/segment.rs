@@ -1,0 +1,146 @@
+//! Segment files: naming, creation (with the fsyncs a new file needs), and
+//! the shared, read-only handles that readers use.
+//!
+//! A segment is named after its first global position, zero-padded to 20
+//! digits, so lexical order is log order: `log/00000000000000000001.seg`.
+//! Every segment but the last is sealed: immutable, fsynced, never truncated.
+
+use crate::codec::{encode_segment_header, SEGMENT_HEADER_BYTES};
+use crate::types::Position;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+/// Sub-directory of the data directory holding segments.
+pub(crate) const LOG_DIR: &str = "log";
+const SEGMENT_SUFFIX: &str = ".seg";
+
+/// The path of the segment whose first position is `base`.
+pub(crate) fn segment_path(log_dir: &Path, base: Position) -> PathBuf {
+    log_dir.join(format!("{base:020}{SEGMENT_SUFFIX}"))
+}
+
+/// All segment files in `log_dir`, sorted by first position. Files that do
+/// not look like segments are ignored.
+pub(crate) fn list_segments(log_dir: &Path) -> io::Result<Vec<(Position, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(log_dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(stem) = name.strip_suffix(SEGMENT_SUFFIX) else { continue };
+        if stem.len() != 20 {
+            continue;
+        }
+        if let Ok(base) = stem.parse::<u64>() {
+            out.push((base, entry.path()));
+        }
+    }
+    out.sort_by_key(|(b, _)| *b);
+    Ok(out)
+}
+
+/// fsyncs a directory so that a created, renamed or removed entry is durable.
+pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates a new segment: header written and fdatasynced, then the directory
+/// fsynced, so the segment exists after a crash. Returns it opened read-write.
+pub(crate) fn create_segment(log_dir: &Path, base: Position) -> io::Result<File> {
+    let path = segment_path(log_dir, base);
+    let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+    file.write_all_at(&encode_segment_header(base), 0)?;
+    file.sync_all()?;
+    fsync_dir(log_dir)?;
+    Ok(file)
+}
+
+/// One segment as readers see it.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    /// First global position.
+    pub base: Position,
+    /// Path, for error messages.
+    pub path: PathBuf,
+    /// Read handle; `pread` needs no seeking so it is shared.
+    pub file: File,
+}
+
+impl Segment {
+    pub(crate) fn open(base: Position, path: PathBuf) -> io::Result<Segment> {
+        let file = File::open(&path)?;
+        Ok(Segment { base, path, file })
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many (short at EOF).
+    pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    /// File length now.
+    pub(crate) fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+}
+
+/// The ordered set of segments, shared by the writer (which adds) and readers.
+#[derive(Debug, Default)]
+pub(crate) struct Segments {
+    list: RwLock<Vec<Arc<Segment>>>,
+}
+
+impl Segments {
+    pub(crate) fn push(&self, seg: Segment) {
+        self.list.write().unwrap().push(Arc::new(seg));
+    }
+
+    /// The segment holding `pos`: the last one whose base is at most `pos`.
+    pub(crate) fn for_position(&self, pos: Position) -> Option<Arc<Segment>> {
+        let list = self.list.read().unwrap();
+        let i = list.partition_point(|s| s.base <= pos);
+        (i > 0).then(|| list[i - 1].clone())
+    }
+
+    /// The segment starting at `base`.
+    pub(crate) fn by_base(&self, base: Position) -> Option<Arc<Segment>> {
+        let list = self.list.read().unwrap();
+        list.binary_search_by_key(&base, |s| s.base).ok().map(|i| list[i].clone())
+    }
+
+    /// The segment after the one starting at `base`.
+    pub(crate) fn next_after(&self, base: Position) -> Option<Arc<Segment>> {
+        let list = self.list.read().unwrap();
+        let i = list.partition_point(|s| s.base <= base);
+        list.get(i).cloned()
+    }
+
+    /// The segment before the one starting at `base`.
+    pub(crate) fn prev_before(&self, base: Position) -> Option<Arc<Segment>> {
+        let list = self.list.read().unwrap();
+        let i = list.partition_point(|s| s.base < base);
+        (i > 0).then(|| list[i - 1].clone())
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<Segment>> {
+        self.list.read().unwrap().clone()
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.list.read().unwrap().len()
+    }
+}
+
+/// First byte after the header, where records start.
+pub(crate) const FIRST_RECORD_OFFSET: u64 = SEGMENT_HEADER_BYTES as u64;

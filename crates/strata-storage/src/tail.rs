@@ -1,0 +1,164 @@
+//! The in-memory tail: events that are committed (durable) but not yet in
+//! the sled index. Reads consult it first, then sled.
+//!
+//! Invariant: together with sled it covers every committed event. The
+//! indexer writes a range to sled *before* pruning it here, so a reader that
+//! misses in the tail always finds the event in sled.
+
+use crate::types::{Position, Revision};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Where a record lives: the segment (by first position) and byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Loc {
+    pub seg: Position,
+    pub offset: u32,
+}
+
+/// One committed, unindexed event.
+#[derive(Debug, Clone)]
+pub(crate) struct TailEntry {
+    pub stream: Arc<str>,
+    pub revision: Revision,
+    pub loc: Loc,
+    pub created_micros: i64,
+}
+
+#[derive(Debug, Default)]
+struct TailStream {
+    first_rev: Revision,
+    /// Position and location of revisions `first_rev..`.
+    revs: VecDeque<(Position, Loc)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Tail {
+    /// Position of `entries[0]`.
+    first: Position,
+    entries: VecDeque<TailEntry>,
+    streams: HashMap<Arc<str>, TailStream>,
+}
+
+impl Tail {
+    /// An empty tail whose next event will be `next`.
+    pub(crate) fn new(next: Position) -> Tail {
+        Tail { first: next, entries: VecDeque::new(), streams: HashMap::new() }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// First position held, or the next position to come when empty.
+    pub(crate) fn first(&self) -> Position {
+        self.first
+    }
+
+    /// Appends the entry for position `first + len`.
+    pub(crate) fn push(&mut self, pos: Position, e: TailEntry) {
+        debug_assert_eq!(pos, self.first + self.entries.len() as u64);
+        let s = self.streams.entry(e.stream.clone()).or_insert_with(|| TailStream { first_rev: e.revision, revs: VecDeque::new() });
+        debug_assert_eq!(s.first_rev + s.revs.len() as u64, e.revision);
+        s.revs.push_back((pos, e.loc));
+        self.entries.push_back(e);
+    }
+
+    /// Entries from position `from` (at most `max`), for the indexer.
+    pub(crate) fn slice(&self, from: Position, max: usize) -> Vec<(Position, TailEntry)> {
+        if from < self.first {
+            return Vec::new();
+        }
+        let skip = (from - self.first) as usize;
+        self.entries.iter().skip(skip).take(max).enumerate().map(|(i, e)| (from + i as u64, e.clone())).collect()
+    }
+
+    /// Drops everything up to and including `through` (now in sled).
+    pub(crate) fn prune_through(&mut self, through: Position) {
+        while self.first <= through {
+            let Some(e) = self.entries.pop_front() else {
+                self.first = through + 1;
+                break;
+            };
+            self.first += 1;
+            if let Some(s) = self.streams.get_mut(&e.stream) {
+                s.revs.pop_front();
+                s.first_rev += 1;
+                if s.revs.is_empty() {
+                    self.streams.remove(&e.stream);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn loc_of(&self, pos: Position) -> Option<Loc> {
+        if pos < self.first {
+            return None;
+        }
+        self.entries.get((pos - self.first) as usize).map(|e| e.loc)
+    }
+
+    pub(crate) fn entry_of(&self, pos: Position) -> Option<&TailEntry> {
+        if pos < self.first {
+            return None;
+        }
+        self.entries.get((pos - self.first) as usize)
+    }
+
+    /// Last revision and position of a stream, if it has events in the tail.
+    pub(crate) fn stream_head(&self, stream: &str) -> Option<(Revision, Position)> {
+        let s = self.streams.get(stream)?;
+        let (pos, _) = *s.revs.back()?;
+        Some((s.first_rev + s.revs.len() as u64 - 1, pos))
+    }
+
+    /// First revision of the stream held here.
+    pub(crate) fn stream_first_rev(&self, stream: &str) -> Option<Revision> {
+        self.streams.get(stream).map(|s| s.first_rev)
+    }
+
+    /// Position and location of one revision, if held here.
+    pub(crate) fn stream_rev(&self, stream: &str, rev: Revision) -> Option<(Position, Loc)> {
+        let s = self.streams.get(stream)?;
+        if rev < s.first_rev {
+            return None;
+        }
+        s.revs.get((rev - s.first_rev) as usize).copied()
+    }
+
+    /// Streams held here whose names start with `prefix`, with head info.
+    pub(crate) fn streams_with_prefix(&self, prefix: &str) -> Vec<(String, Revision, Position)> {
+        self.streams
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(k, s)| s.revs.back().map(|(p, _)| (k.to_string(), s.first_rev + s.revs.len() as u64 - 1, *p)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(stream: &str, rev: u64) -> TailEntry {
+        TailEntry { stream: Arc::from(stream), revision: rev, loc: Loc { seg: 1, offset: rev as u32 }, created_micros: 0 }
+    }
+
+    #[test]
+    fn push_lookup_prune() {
+        let mut t = Tail::new(10);
+        t.push(10, e("a", 0));
+        t.push(11, e("b", 5));
+        t.push(12, e("a", 1));
+        assert_eq!(t.stream_head("a"), Some((1, 12)));
+        assert_eq!(t.stream_rev("b", 5).unwrap().0, 11);
+        t.prune_through(11);
+        assert_eq!(t.first(), 12);
+        assert_eq!(t.stream_head("b"), None);
+        assert_eq!(t.stream_head("a"), Some((1, 12)));
+        assert_eq!(t.stream_rev("a", 0), None);
+        t.prune_through(12);
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.first(), 13);
+    }
+}
