@@ -68,7 +68,7 @@ pub(crate) fn scan_segment(path: &Path, base: Position, progress: &mut dyn FnMut
     let mut next_pos = base;
     let mut batch: Option<(u32, u32)> = None; // (next index, count)
     let mut batch_records = 0u64;
-    let mut batch_ts = None;
+    let mut batch_ts;
     loop {
         // Decode what is buffered.
         let mut i = 0;

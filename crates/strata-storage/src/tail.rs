@@ -98,12 +98,6 @@ impl Tail {
         self.entries.get((pos - self.first) as usize).map(|e| e.loc)
     }
 
-    pub(crate) fn entry_of(&self, pos: Position) -> Option<&TailEntry> {
-        if pos < self.first {
-            return None;
-        }
-        self.entries.get((pos - self.first) as usize)
-    }
 
     /// Last revision and position of a stream, if it has events in the tail.
     pub(crate) fn stream_head(&self, stream: &str) -> Option<(Revision, Position)> {
