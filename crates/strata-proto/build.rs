@@ -1,1 +1,22 @@
-fn main() {}
+//! Generates the `strata.v1` protobuf/gRPC code and a file descriptor set
+//! (for gRPC reflection) from `proto/` at the workspace root.
+//!
+//! Uses a vendored `protoc` so building needs no system protobuf install.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // Edition 2021: `set_var` is safe; build scripts are single-threaded here.
+    std::env::set_var("PROTOC", protoc);
+
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    println!("cargo:rerun-if-changed=../../proto");
+
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .file_descriptor_set_path(out_dir.join("strata_descriptor.bin"))
+        .compile_protos(&["../../proto/strata/v1/streams.proto"], &["../../proto"])?;
+    Ok(())
+}

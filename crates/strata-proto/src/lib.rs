@@ -1,1 +1,23 @@
-//! placeholder, replaced by the proto crate work
+//! Generated protobuf messages and gRPC client/server code for Strata's
+//! public API (`strata.v1`, from `proto/strata/v1/streams.proto`).
+//!
+//! This crate owns only generated code and the encoded file descriptor set
+//! (for gRPC reflection). It holds no conversions or business logic: the
+//! server's `convert` module and the client crate map these types to their
+//! own domain types.
+
+/// The `strata.v1` package: messages, `streams_client` and `streams_server`.
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::all,
+    clippy::pedantic,
+    rust_2018_idioms
+)]
+pub mod v1 {
+    tonic::include_proto!("strata.v1");
+}
+
+/// Encoded `google.protobuf.FileDescriptorSet` for `strata.v1`, for serving
+/// gRPC reflection (`tonic-reflection`).
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("strata_descriptor");
