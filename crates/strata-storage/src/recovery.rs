@@ -68,7 +68,6 @@ pub(crate) fn scan_segment(path: &Path, base: Position, progress: &mut dyn FnMut
     let mut next_pos = base;
     let mut batch: Option<(u32, u32)> = None; // (next index, count)
     let mut batch_records = 0u64;
-    let mut batch_ts;
     loop {
         // Decode what is buffered.
         let mut i = 0;
@@ -87,7 +86,6 @@ pub(crate) fn scan_segment(path: &Path, base: Position, progress: &mut dyn FnMut
                     }
                     next_pos += 1;
                     batch_records += 1;
-                    batch_ts = Some(v.created_micros);
                     i += v.len;
                     if v.batch_index + 1 == v.batch_count {
                         batch = None;
@@ -95,7 +93,7 @@ pub(crate) fn scan_segment(path: &Path, base: Position, progress: &mut dyn FnMut
                         scan.records += batch_records;
                         batch_records = 0;
                         scan.last_position = v.position;
-                        scan.last_created_micros = batch_ts;
+                        scan.last_created_micros = Some(v.created_micros);
                     } else {
                         batch = Some((v.batch_index + 1, v.batch_count));
                     }

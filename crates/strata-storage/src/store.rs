@@ -676,3 +676,50 @@ fn run_indexer(sh: &Shared) {
         sh.index_cv.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(i: u64) -> NewEvent {
+        NewEvent {
+            id: uuid::Uuid::new_v4(),
+            event_type: format!("T{}", i % 3),
+            content_type: "application/json".into(),
+            data: format!("{{\"i\":{i}}}").into_bytes(),
+            metadata: vec![],
+        }
+    }
+
+    fn dump(dir: &Path) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+        Index::open(&dir.join("index")).unwrap().dump()
+    }
+
+    #[test]
+    fn deleting_the_index_rebuilds_an_identical_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options { segment_max_bytes: MIN_SEGMENT_MAX_BYTES, ..Options::default() };
+        let s = Store::open(dir.path(), opts.clone()).unwrap();
+        for i in 0..3000u64 {
+            let n = 1 + (i % 4) as usize;
+            let events: Vec<_> = (0..n as u64).map(ev).collect();
+            s.append(&format!("stream-{}", i % 97), ExpectedRevision::Any, events).unwrap();
+        }
+        for _ in 0..3 {
+            s.append("big", ExpectedRevision::Any, (0..15).map(|_| NewEvent { data: vec![7; 1 << 20], ..ev(0) }).collect()).unwrap();
+        }
+        s.append("after-roll", ExpectedRevision::Any, vec![ev(1)]).unwrap();
+        assert!(s.stats().unwrap().segments >= 2);
+        let head = s.head();
+        s.close().unwrap();
+        drop(s);
+        let original = dump(dir.path());
+        assert!(!original.is_empty());
+        std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+        let s = Store::open(dir.path(), opts).unwrap();
+        assert_eq!(s.open_report().index_was_at, 0);
+        assert_eq!(s.indexed_position(), head);
+        drop(s);
+        assert_eq!(dump(dir.path()), original);
+    }
+}
