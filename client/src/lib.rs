@@ -1,1 +1,63 @@
-//! placeholder
+//! Rust client for the **Strata** event store.
+//!
+//! Strata stores events in streams and in one global, gaplessly numbered
+//! log (`$all`). This crate talks to a Strata server **only over gRPC** (the
+//! `strata.v1` API in `proto/strata/v1/streams.proto`): it does not embed the
+//! storage engine, open data directories or run admin commands. It offers:
+//!
+//! - [`Client::append`] / [`Client::append_multi`]: optimistic-concurrency
+//!   appends ([`ExpectedRevision`]); a failed check is the typed
+//!   [`Error::WrongExpectedRevision`], carrying the stream's actual revision.
+//! - [`Client::read_stream`] / [`Client::read_all`]: reads as a
+//!   [`futures::Stream`] of events (the server's pages are flattened).
+//! - [`Client::list_streams`] and [`Client::server_info`].
+//! - [`Client::subscribe_to_stream`] / [`Client::subscribe_to_all`]:
+//!   catch-up subscriptions that resubscribe by themselves after connection
+//!   failures, without gaps or duplicates.
+//!
+//! Calls that fail because the server is unavailable are retried with
+//! exponential backoff ([`RetryPolicy`]). Appends are retried too: each event
+//! carries a client-chosen id, and the server recognises a re-sent append by
+//! its ids and returns the original result instead of writing it twice.
+//!
+//! Connections are plain-text HTTP/2 (`http://`); TLS is not supported yet.
+//!
+//! ```no_run
+//! use futures::TryStreamExt;
+//! use strata_client::{Client, Error, EventData, ExpectedRevision, ReadOptions};
+//!
+//! # async fn demo() -> strata_client::Result<()> {
+//! let client = Client::connect("http://127.0.0.1:2113").await?;
+//!
+//! let opened = EventData::json("AccountOpened", &serde_json::json!({"owner": "ann"}))?;
+//! client.append("account-1", ExpectedRevision::NoStream, vec![opened]).await?;
+//!
+//! // A second "open" conflicts: the stream exists now.
+//! let again = EventData::json("AccountOpened", &serde_json::json!({"owner": "bob"}))?;
+//! match client.append("account-1", ExpectedRevision::NoStream, vec![again]).await {
+//!     Err(Error::WrongExpectedRevision { actual, .. }) => println!("already at {actual}"),
+//!     other => panic!("unexpected: {other:?}"),
+//! }
+//!
+//! let history: Vec<_> = client
+//!     .read_stream("account-1", ReadOptions::forwards())
+//!     .try_collect()
+//!     .await?;
+//! assert_eq!(history.len(), 1);
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod client;
+mod convert;
+mod error;
+mod types;
+
+pub use client::{Client, ClientBuilder, RetryPolicy, MAX_MESSAGE_BYTES};
+pub use error::{Error, Result, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
+pub use types::{
+    AllFrom, AppendResult, CurrentRevision, Direction, EventData, ExpectedRevision, Filter,
+    ReadAllOptions, ReadOptions, RecordedEvent, ServerInfo, StreamAppend, StreamFrom,
+    StreamSummary, StreamsPage, SubscribeFrom, SubscriptionItem, CONTENT_TYPE_BINARY,
+    CONTENT_TYPE_JSON,
+};

@@ -1,0 +1,982 @@
+//! The [`Client`], its builder and retry policy.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::Stream;
+use strata_proto::v1 as pb;
+use strata_proto::v1::streams_client::StreamsClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic::Status;
+
+use crate::convert;
+use crate::error::{self, is_retryable_status, Error, Result};
+use crate::types::{
+    AllFrom, AppendResult, Direction, EventData, ExpectedRevision, Filter, ReadAllOptions,
+    ReadOptions, RecordedEvent, ServerInfo, StreamAppend, StreamFrom, StreamSummary, StreamsPage,
+    SubscribeFrom, SubscriptionItem,
+};
+
+/// Largest gRPC message the client sends or accepts, in bytes (32 MiB; the
+/// server accepts appends of up to 16 MiB of event data).
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+
+/// How the client retries calls that failed because the server was
+/// unavailable (gRPC `UNAVAILABLE`) or the connection broke.
+///
+/// The delay before retry `n` (1-based) is `initial_backoff * 2^(n-1)`,
+/// capped at `max_backoff`. Errors that a retry cannot fix (a failed
+/// concurrency check, bad input, a missing stream, ...) are never retried.
+///
+/// ```
+/// use std::time::Duration;
+/// use strata_client::RetryPolicy;
+///
+/// let p = RetryPolicy::default()
+///     .max_attempts(5)
+///     .initial_backoff(Duration::from_millis(20))
+///     .max_backoff(Duration::from_secs(1));
+/// assert_eq!(p.backoff(1), Duration::from_millis(20));
+/// assert_eq!(p.backoff(3), Duration::from_millis(80));
+/// assert_eq!(p.backoff(30), Duration::from_secs(1));
+/// assert_eq!(RetryPolicy::none().attempts(), 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 10 attempts, 50 ms initial backoff, at most 2 s between attempts.
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries: every call is tried once.
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// Sets how many times a call is tried in all (at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Sets the delay before the first retry.
+    pub fn initial_backoff(mut self, d: Duration) -> Self {
+        self.initial_backoff = d;
+        self
+    }
+
+    /// Sets the longest delay between two attempts.
+    pub fn max_backoff(mut self, d: Duration) -> Self {
+        self.max_backoff = d;
+        self
+    }
+
+    /// How many times a call is tried in all.
+    pub fn attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The delay before retry number `retry` (1-based).
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.initial_backoff
+            .checked_mul(factor)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
+    }
+}
+
+/// Configures and connects a [`Client`].
+///
+/// ```no_run
+/// # async fn demo() -> strata_client::Result<()> {
+/// use std::time::Duration;
+/// use strata_client::{Client, RetryPolicy};
+///
+/// let client = Client::builder("http://127.0.0.1:2113")
+///     .connect_timeout(Duration::from_secs(2))
+///     .request_timeout(Duration::from_secs(10))
+///     .retry_policy(RetryPolicy::default().max_attempts(3))
+///     .connect()
+///     .await?;
+/// # let _ = client; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    connect_timeout: Duration,
+    request_timeout: Option<Duration>,
+    retry: RetryPolicy,
+}
+
+impl ClientBuilder {
+    fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Some(Duration::from_secs(30)),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// How long one attempt to open a connection may take (default 5 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// How long a unary call (append, list, server info), or the start of a
+    /// read, may take per attempt (default 30 s). Subscriptions are not
+    /// limited.
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = Some(d);
+        self
+    }
+
+    /// Removes the request timeout.
+    pub fn no_request_timeout(mut self) -> Self {
+        self.request_timeout = None;
+        self
+    }
+
+    /// How unavailable servers and broken connections are retried.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    fn endpoint(&self) -> Result<Endpoint> {
+        Ok(Endpoint::from_shared(self.url.clone())?
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(20))
+            .keep_alive_while_idle(true))
+    }
+
+    fn client(&self, channel: Channel) -> Client {
+        Client {
+            inner: StreamsClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            request_timeout: self.request_timeout,
+            retry: self.retry,
+        }
+    }
+
+    /// Connects now, retrying refused or failed connections per the retry
+    /// policy.
+    pub async fn connect(self) -> Result<Client> {
+        let endpoint = self.endpoint()?;
+        let mut attempt = 1;
+        loop {
+            match endpoint.connect().await {
+                Ok(channel) => return Ok(self.client(channel)),
+                Err(e) if attempt < self.retry.max_attempts => {
+                    tracing::debug!(error = %e, attempt, "connect failed; retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(Error::Transport(e)),
+            }
+        }
+    }
+
+    /// Returns a client that connects on its first call (and reconnects
+    /// whenever the connection is lost). Fails only on a malformed URL.
+    pub fn connect_lazy(self) -> Result<Client> {
+        let channel = self.endpoint()?.connect_lazy();
+        Ok(self.client(channel))
+    }
+}
+
+/// A connection to a Strata server.
+///
+/// Cheap to clone: clones share one HTTP/2 connection, which multiplexes
+/// concurrent calls. Calls that fail because the server is unavailable or
+/// the connection broke are retried per the [`RetryPolicy`]; that includes
+/// appends, which is safe because every event carries an id and the server
+/// recognises a re-sent append by its event ids: it returns the original
+/// result with `deduplicated = true` and writes nothing again.
+///
+/// ```no_run
+/// # async fn demo() -> strata_client::Result<()> {
+/// use futures::TryStreamExt;
+/// use strata_client::{Client, EventData, ExpectedRevision, ReadOptions};
+///
+/// let client = Client::connect("http://127.0.0.1:2113").await?;
+/// let placed = EventData::json("OrderPlaced", &serde_json::json!({"order": 1}))?;
+/// let result = client.append("order-1", ExpectedRevision::NoStream, vec![placed]).await?;
+/// assert_eq!(result.last_revision, 0);
+///
+/// let events: Vec<_> = client.read_stream("order-1", ReadOptions::forwards()).try_collect().await?;
+/// assert_eq!(events.len(), 1);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: StreamsClient<Channel>,
+    request_timeout: Option<Duration>,
+    retry: RetryPolicy,
+}
+
+impl Client {
+    /// Connects to `url` (e.g. `http://127.0.0.1:2113`) with default
+    /// settings. Plain-text HTTP/2 only for now; TLS is not supported yet.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> strata_client::Result<()> {
+    /// let client = strata_client::Client::connect("http://127.0.0.1:2113").await?;
+    /// println!("server head: {}", client.server_info().await?.head_position);
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: impl Into<String>) -> Result<Self> {
+        Self::builder(url).connect().await
+    }
+
+    /// A builder to configure timeouts and retries before connecting.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> strata_client::Result<()> {
+    /// let client = strata_client::Client::builder("http://127.0.0.1:2113").connect().await?;
+    /// # let _ = client; Ok(()) }
+    /// ```
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(url)
+    }
+
+    /// The retry policy in use.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// Runs one call with the request timeout and the retry policy.
+    async fn unary<T, F, Fut>(&self, mut call: F) -> std::result::Result<T, Status>
+    where
+        F: FnMut(StreamsClient<Channel>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
+    {
+        let mut attempt = 1;
+        loop {
+            let result = self.timed(call(self.inner.clone())).await;
+            match result {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) if is_retryable_status(&s) && attempt < self.retry.max_attempts => {
+                    tracing::debug!(status = %s, attempt, "call failed; retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(s) => return Err(s),
+            }
+        }
+    }
+
+    async fn timed<T>(
+        &self,
+        fut: impl Future<Output = std::result::Result<T, Status>>,
+    ) -> std::result::Result<T, Status> {
+        match self.request_timeout {
+            Some(t) => tokio::time::timeout(t, fut)
+                .await
+                .unwrap_or_else(|_| Err(Status::deadline_exceeded("client request timeout"))),
+            None => fut.await,
+        }
+    }
+
+    /// Appends events to one stream, atomically, if the stream is in the
+    /// `expected` state. Returns once the events are durable.
+    ///
+    /// Retried automatically when the server is unavailable: the server
+    /// deduplicates by event id, so a retry of an append that had in fact
+    /// been committed returns the original result with
+    /// [`deduplicated`](AppendResult::deduplicated) set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongExpectedRevision`] if the check fails (carries the
+    /// stream's actual revision), [`Error::PartialDuplicate`] if only some of
+    /// the event ids were already committed, [`Error::InvalidArgument`],
+    /// [`Error::PermissionDenied`] (reserved `$` names) or
+    /// [`Error::ResourceExhausted`] (limits) for bad input.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// use strata_client::{EventData, ExpectedRevision};
+    ///
+    /// let e = EventData::binary("Deposited", b"100".to_vec());
+    /// let r = client.append("account-9", ExpectedRevision::Any, vec![e]).await?;
+    /// println!("revision {}, position {}", r.last_revision, r.last_position);
+    /// # Ok(()) }
+    /// ```
+    pub async fn append(
+        &self,
+        stream: impl Into<String>,
+        expected: ExpectedRevision,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult> {
+        let stream = stream.into();
+        let request = convert::append_to_pb(stream.clone(), expected, events);
+        self.unary(|mut c| {
+            let request = request.clone();
+            async move { c.append(request).await }
+        })
+        .await
+        .map(convert::append_result_from_pb)
+        .map_err(|s| error::from_status(s, &|name| (name == stream).then_some(expected)))
+    }
+
+    /// Appends to several streams in one atomic transaction: every stream's
+    /// check passes and all events are written, or nothing is. Each stream
+    /// may appear once. Returns one result per entry, in order.
+    ///
+    /// Retried like [`Client::append`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// use strata_client::{EventData, ExpectedRevision, StreamAppend};
+    ///
+    /// let results = client.append_multi(vec![
+    ///     StreamAppend::new("account-1", ExpectedRevision::Exact(4),
+    ///         vec![EventData::binary("Withdrawn", b"10".to_vec())]),
+    ///     StreamAppend::new("account-2", ExpectedRevision::Exact(7),
+    ///         vec![EventData::binary("Deposited", b"10".to_vec())]),
+    /// ]).await?;
+    /// assert_eq!(results.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub async fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
+        let expected: Vec<(String, ExpectedRevision)> = appends
+            .iter()
+            .map(|a| (a.stream.clone(), a.expected))
+            .collect();
+        let request = pb::AppendMultiRequest {
+            appends: appends.into_iter().map(convert::stream_append_to_pb).collect(),
+        };
+        self.unary(|mut c| {
+            let request = request.clone();
+            async move { c.append_multi(request).await }
+        })
+        .await
+        .map(|r| r.results.into_iter().map(convert::append_result_from_pb).collect())
+        .map_err(|s| {
+            error::from_status(s, &|name| {
+                expected.iter().find(|(n, _)| n == name).map(|(_, e)| *e)
+            })
+        })
+    }
+
+    /// Reads one stream. The server sends pages; the returned stream yields
+    /// their events one by one, in read order.
+    ///
+    /// If the connection breaks part-way, the read resumes after the last
+    /// event it yielded (per the retry policy), so no event is skipped or
+    /// repeated.
+    ///
+    /// # Errors
+    ///
+    /// The stream yields [`Error::NotFound`] if the stream does not exist.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// use futures::TryStreamExt;
+    /// use strata_client::ReadOptions;
+    ///
+    /// let mut events = client.read_stream("order-1", ReadOptions::backwards().max_count(10));
+    /// while let Some(e) = events.try_next().await? {
+    ///     println!("{} {}", e.revision, e.event_type);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn read_stream(
+        &self,
+        stream: impl Into<String>,
+        options: ReadOptions,
+    ) -> impl Stream<Item = Result<RecordedEvent>> + Unpin + Send + 'static {
+        let target = ReadTarget::Stream {
+            name: stream.into(),
+            from: options.from,
+        };
+        read_events(self.clone(), target, options.direction, options.max_count)
+    }
+
+    /// Reads the global log (`$all`), optionally filtered, yielding events
+    /// one by one in read order. Resumes like [`Client::read_stream`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// use futures::TryStreamExt;
+    /// use strata_client::{Filter, ReadAllOptions};
+    ///
+    /// let orders: Vec<_> = client
+    ///     .read_all(ReadAllOptions::forwards().filter(Filter::new().stream_prefix("order-")))
+    ///     .try_collect()
+    ///     .await?;
+    /// println!("{} order events", orders.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn read_all(
+        &self,
+        options: ReadAllOptions,
+    ) -> impl Stream<Item = Result<RecordedEvent>> + Unpin + Send + 'static {
+        let target = ReadTarget::All {
+            from: options.from,
+            filter: options.filter,
+        };
+        read_events(self.clone(), target, options.direction, options.max_count)
+    }
+
+    /// Lists one page of stream names starting with `prefix`, in name order.
+    /// Pass the previous page's token to get the next page; `page_size` 0
+    /// means the server default (100), and at most 1000 are returned.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// let mut token = None;
+    /// loop {
+    ///     let page = client.list_streams_page("order-", token.as_deref(), 50).await?;
+    ///     for s in &page.streams {
+    ///         println!("{} at revision {}", s.name, s.revision);
+    ///     }
+    ///     match page.next_page_token {
+    ///         Some(t) => token = Some(t),
+    ///         None => break,
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn list_streams_page(
+        &self,
+        prefix: &str,
+        page_token: Option<&str>,
+        page_size: u32,
+    ) -> Result<StreamsPage> {
+        let request = convert::list_streams_to_pb(prefix, page_token, page_size);
+        self.unary(|mut c| {
+            let request = request.clone();
+            async move { c.list_streams(request).await }
+        })
+        .await
+        .map(convert::streams_page_from_pb)
+        .map_err(error::from_plain_status)
+    }
+
+    /// Lists all streams whose name starts with `prefix`, in name order,
+    /// fetching pages of `page_size` (0: server default) as it goes.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// use futures::TryStreamExt;
+    ///
+    /// let names: Vec<String> = client
+    ///     .list_streams("order-", 100)
+    ///     .map_ok(|s| s.name)
+    ///     .try_collect()
+    ///     .await?;
+    /// # let _ = names; Ok(()) }
+    /// ```
+    pub fn list_streams(
+        &self,
+        prefix: impl Into<String>,
+        page_size: u32,
+    ) -> impl Stream<Item = Result<StreamSummary>> + Unpin + Send + 'static {
+        struct State {
+            client: Client,
+            prefix: String,
+            page_size: u32,
+            buf: VecDeque<StreamSummary>,
+            token: Option<String>,
+            done: bool,
+        }
+        let state = State {
+            client: self.clone(),
+            prefix: prefix.into(),
+            page_size,
+            buf: VecDeque::new(),
+            token: None,
+            done: false,
+        };
+        Box::pin(futures::stream::unfold(state, |mut s| async move {
+            loop {
+                if let Some(item) = s.buf.pop_front() {
+                    return Some((Ok(item), s));
+                }
+                if s.done {
+                    return None;
+                }
+                match s
+                    .client
+                    .list_streams_page(&s.prefix, s.token.as_deref(), s.page_size)
+                    .await
+                {
+                    Ok(page) => {
+                        s.buf.extend(page.streams);
+                        s.token = page.next_page_token;
+                        s.done = s.token.is_none();
+                    }
+                    Err(e) => {
+                        s.done = true;
+                        return Some((Err(e), s));
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Cheap facts about the server: the log head, version and limits.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// let info = client.server_info().await?;
+    /// println!("strata {} at position {}", info.version, info.head_position);
+    /// # Ok(()) }
+    /// ```
+    pub async fn server_info(&self) -> Result<ServerInfo> {
+        self.unary(|mut c| async move { c.server_info(pb::ServerInfoRequest {}).await })
+            .await
+            .map(convert::server_info_from_pb)
+            .map_err(error::from_plain_status)
+    }
+
+    /// Subscribes to one stream: first its history from `from`, then a
+    /// [`SubscriptionItem::CaughtUp`], then live events as they are
+    /// committed, with no gap, duplicate or reordering. The stream need not
+    /// exist yet.
+    ///
+    /// The subscription survives broken connections and server restarts: on
+    /// `UNAVAILABLE` or a dropped connection it resubscribes after the last
+    /// revision it delivered, with exponential backoff per the retry policy
+    /// (the attempt count resets whenever a message arrives), so the consumer
+    /// sees neither a gap nor a duplicate. `CaughtUp` is sent again after
+    /// each resubscription. [`SubscribeFrom::End`] is resolved to the
+    /// stream's last revision when the subscription starts, so that a
+    /// resubscription misses nothing either. The stream ends only after a
+    /// non-retryable error (yielded as its last item) or when the retries are
+    /// exhausted.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// use futures::TryStreamExt;
+    /// use strata_client::{SubscribeFrom, SubscriptionItem};
+    ///
+    /// let mut sub = client.subscribe_to_stream("order-1", SubscribeFrom::Start);
+    /// while let Some(item) = sub.try_next().await? {
+    ///     match item {
+    ///         SubscriptionItem::Event(e) => println!("{} {}", e.revision, e.event_type),
+    ///         SubscriptionItem::CaughtUp(_) => println!("now live"),
+    ///         SubscriptionItem::Checkpoint(_) => {}
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe_to_stream(
+        &self,
+        stream: impl Into<String>,
+        from: SubscribeFrom,
+    ) -> impl Stream<Item = Result<SubscriptionItem>> + Unpin + Send + 'static {
+        subscribe(
+            self.clone(),
+            SubTarget::Stream(stream.into()),
+            from,
+        )
+    }
+
+    /// Subscribes to the global log (`$all`), optionally filtered, from
+    /// `from` (a global position for [`SubscribeFrom::After`]). Filtered
+    /// subscriptions also receive [`SubscriptionItem::Checkpoint`]s (by the
+    /// server's default interval). Resubscribes after connection failures
+    /// like [`Client::subscribe_to_stream`], from the last position it
+    /// delivered or the last checkpoint.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// use futures::TryStreamExt;
+    /// use strata_client::{Filter, SubscribeFrom, SubscriptionItem};
+    ///
+    /// let filter = Filter::new().event_type("OrderPlaced");
+    /// let mut sub = client.subscribe_to_all(SubscribeFrom::End, filter);
+    /// while let Some(item) = sub.try_next().await? {
+    ///     if let SubscriptionItem::Event(e) = item {
+    ///         println!("{} placed at {}", e.stream, e.position);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe_to_all(
+        &self,
+        from: SubscribeFrom,
+        filter: Filter,
+    ) -> impl Stream<Item = Result<SubscriptionItem>> + Unpin + Send + 'static {
+        self.subscribe_to_all_with_checkpoints(from, filter, 0)
+    }
+
+    /// [`Client::subscribe_to_all`] with a checkpoint at least every
+    /// `checkpoint_interval` scanned events (0: the server default, 1024).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) {
+    /// use strata_client::{Filter, SubscribeFrom};
+    /// let sub = client.subscribe_to_all_with_checkpoints(
+    ///     SubscribeFrom::Start, Filter::new().stream_prefix("order-"), 100);
+    /// # let _ = sub; }
+    /// ```
+    pub fn subscribe_to_all_with_checkpoints(
+        &self,
+        from: SubscribeFrom,
+        filter: Filter,
+        checkpoint_interval: u32,
+    ) -> impl Stream<Item = Result<SubscriptionItem>> + Unpin + Send + 'static {
+        subscribe(
+            self.clone(),
+            SubTarget::All {
+                filter,
+                checkpoint_interval,
+            },
+            from,
+        )
+    }
+}
+
+// ---------------------------------------------------------------- reads
+
+enum ReadTarget {
+    Stream {
+        name: String,
+        from: Option<StreamFrom>,
+    },
+    All {
+        from: Option<AllFrom>,
+        filter: Filter,
+    },
+}
+
+struct ReadState {
+    client: Client,
+    target: ReadTarget,
+    direction: Direction,
+    /// Events still wanted; `None`: no limit.
+    remaining: Option<u64>,
+    /// Revision (stream) or position (`$all`) of the last event yielded.
+    last: Option<u64>,
+    inner: Option<tonic::Streaming<pb::ReadResponse>>,
+    buf: VecDeque<pb::RecordedEvent>,
+    failures: u32,
+    done: bool,
+}
+
+impl ReadState {
+    /// The request that continues after the last event yielded, or `None`
+    /// if the read is complete.
+    fn request(&self) -> Option<pb::ReadRequest> {
+        let max_count = self.remaining.unwrap_or(0);
+        let next = match (self.last, self.direction) {
+            (None, _) => None,
+            (Some(l), Direction::Forwards) => Some(l.checked_add(1)?),
+            (Some(l), Direction::Backwards) => Some(l.checked_sub(1)?),
+        };
+        Some(match &self.target {
+            ReadTarget::Stream { name, from } => {
+                let from = next.map(StreamFrom::Revision).or(*from);
+                convert::read_stream_to_pb(name, self.direction, from, max_count)
+            }
+            ReadTarget::All { from, filter } => {
+                if next == Some(0) {
+                    return None; // positions start at 1
+                }
+                let from = next.map(AllFrom::Position).or(*from);
+                convert::read_all_to_pb(self.direction, from, max_count, filter)
+            }
+        })
+    }
+
+    fn fail(&mut self, status: Status) -> Option<Status> {
+        if is_retryable_status(&status) && self.failures + 1 < self.client.retry.max_attempts {
+            tracing::debug!(%status, "read interrupted; resuming");
+            self.failures += 1;
+            self.inner = None;
+            None
+        } else {
+            self.done = true;
+            Some(status)
+        }
+    }
+
+    async fn next_event(&mut self) -> Option<Result<RecordedEvent>> {
+        loop {
+            if let Some(e) = self.buf.pop_front() {
+                let e = match convert::recorded_from_pb(e) {
+                    Ok(e) => e,
+                    Err(err) => {
+                        self.done = true;
+                        self.buf.clear();
+                        return Some(Err(err));
+                    }
+                };
+                self.last = Some(match self.target {
+                    ReadTarget::Stream { .. } => e.revision,
+                    ReadTarget::All { .. } => e.position,
+                });
+                if let Some(r) = &mut self.remaining {
+                    *r -= 1;
+                    if *r == 0 {
+                        self.done = true;
+                        self.buf.clear();
+                    }
+                }
+                return Some(Ok(e));
+            }
+            if self.done {
+                return None;
+            }
+            match &mut self.inner {
+                None => {
+                    if self.failures > 0 {
+                        tokio::time::sleep(self.client.retry.backoff(self.failures)).await;
+                    }
+                    let Some(request) = self.request() else {
+                        self.done = true;
+                        return None;
+                    };
+                    let mut c = self.client.inner.clone();
+                    match self.client.timed(c.read(request)).await {
+                        Ok(r) => self.inner = Some(r.into_inner()),
+                        Err(s) => {
+                            if let Some(s) = self.fail(s) {
+                                return Some(Err(error::from_plain_status(s)));
+                            }
+                        }
+                    }
+                }
+                Some(inner) => match inner.message().await {
+                    Ok(Some(page)) => {
+                        self.failures = 0;
+                        self.buf.extend(page.events);
+                    }
+                    Ok(None) => self.done = true,
+                    Err(s) => {
+                        if let Some(s) = self.fail(s) {
+                            return Some(Err(error::from_plain_status(s)));
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn read_events(
+    client: Client,
+    target: ReadTarget,
+    direction: Direction,
+    max_count: u64,
+) -> impl Stream<Item = Result<RecordedEvent>> + Unpin + Send + 'static {
+    let state = ReadState {
+        client,
+        target,
+        direction,
+        remaining: (max_count > 0).then_some(max_count),
+        last: None,
+        inner: None,
+        buf: VecDeque::new(),
+        failures: 0,
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(state, |mut s| async move {
+        let item = s.next_event().await?;
+        Some((item, s))
+    }))
+}
+
+// -------------------------------------------------------- subscriptions
+
+enum SubTarget {
+    Stream(String),
+    All {
+        filter: Filter,
+        checkpoint_interval: u32,
+    },
+}
+
+struct SubState {
+    client: Client,
+    target: SubTarget,
+    /// Where the next (re)subscription starts: after the last revision or
+    /// position delivered.
+    from: SubscribeFrom,
+    inner: Option<tonic::Streaming<pb::SubscribeResponse>>,
+    pending: VecDeque<SubscriptionItem>,
+    failures: u32,
+    done: bool,
+}
+
+impl SubState {
+    fn request(&self) -> pb::SubscribeRequest {
+        match &self.target {
+            SubTarget::Stream(name) => convert::subscribe_stream_to_pb(name, self.from),
+            SubTarget::All {
+                filter,
+                checkpoint_interval,
+            } => convert::subscribe_all_to_pb(self.from, filter, *checkpoint_interval),
+        }
+    }
+
+    /// Turns `End` into "after the current last revision/position", so that
+    /// a resubscription does not lose events committed while disconnected.
+    async fn resolve_end(&mut self) -> Result<()> {
+        if self.from != SubscribeFrom::End {
+            return Ok(());
+        }
+        self.from = match &self.target {
+            SubTarget::Stream(name) => {
+                let mut last = self
+                    .client
+                    .read_stream(name.clone(), crate::ReadOptions::backwards().max_count(1));
+                match futures::StreamExt::next(&mut last).await {
+                    Some(Ok(e)) => SubscribeFrom::After(e.revision),
+                    None | Some(Err(Error::NotFound { .. })) => SubscribeFrom::Start,
+                    Some(Err(e)) => return Err(e),
+                }
+            }
+            SubTarget::All { .. } => SubscribeFrom::After(self.client.server_info().await?.head_position),
+        };
+        Ok(())
+    }
+
+    fn deliver(&mut self, item: &SubscriptionItem) {
+        match (item, &self.target) {
+            (SubscriptionItem::Event(e), SubTarget::Stream(_)) => {
+                self.from = SubscribeFrom::After(e.revision)
+            }
+            (SubscriptionItem::Event(e), SubTarget::All { .. }) => {
+                self.from = SubscribeFrom::After(e.position)
+            }
+            (SubscriptionItem::Checkpoint(p), SubTarget::All { .. }) => {
+                let ahead = match self.from {
+                    SubscribeFrom::After(cur) => *p > cur,
+                    _ => true,
+                };
+                if ahead {
+                    self.from = SubscribeFrom::After(*p);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Records a failure; returns the error to yield if it ends the
+    /// subscription.
+    fn fail(&mut self, status: Status) -> Option<Error> {
+        self.inner = None;
+        if is_retryable_status(&status) && self.failures + 1 < self.client.retry.max_attempts {
+            tracing::debug!(%status, from = ?self.from, "subscription dropped; resubscribing");
+            self.failures += 1;
+            None
+        } else {
+            self.done = true;
+            Some(error::from_plain_status(status))
+        }
+    }
+
+    async fn next_item(&mut self) -> Option<Result<SubscriptionItem>> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                self.deliver(&item);
+                return Some(Ok(item));
+            }
+            if self.done {
+                return None;
+            }
+            let Some(inner) = &mut self.inner else {
+                if self.failures > 0 {
+                    tokio::time::sleep(self.client.retry.backoff(self.failures)).await;
+                }
+                if let Err(e) = self.resolve_end().await {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                let mut c = self.client.inner.clone();
+                match self.client.timed(c.subscribe(self.request())).await {
+                    Ok(r) => self.inner = Some(r.into_inner()),
+                    Err(s) => {
+                        if let Some(e) = self.fail(s) {
+                            return Some(Err(e));
+                        }
+                    }
+                }
+                continue;
+            };
+            match inner.message().await {
+                Ok(Some(m)) => {
+                    self.failures = 0;
+                    match convert::subscribe_message_from_pb(m) {
+                        convert::SubscribeMessage::Events(events) => {
+                            for e in events {
+                                match convert::recorded_from_pb(e) {
+                                    Ok(e) => self.pending.push_back(SubscriptionItem::Event(e)),
+                                    Err(err) => {
+                                        self.done = true;
+                                        self.pending.clear();
+                                        return Some(Err(err));
+                                    }
+                                }
+                            }
+                        }
+                        convert::SubscribeMessage::CaughtUp(p) => {
+                            self.pending.push_back(SubscriptionItem::CaughtUp(p))
+                        }
+                        convert::SubscribeMessage::Checkpoint(p) => {
+                            self.pending.push_back(SubscriptionItem::Checkpoint(p))
+                        }
+                        convert::SubscribeMessage::Nothing => {}
+                    }
+                }
+                // A subscription never ends on its own: the server went away.
+                Ok(None) => {
+                    if let Some(e) = self.fail(Status::unavailable("subscription ended by the server")) {
+                        return Some(Err(e));
+                    }
+                }
+                Err(s) => {
+                    if let Some(e) = self.fail(s) {
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn subscribe(
+    client: Client,
+    target: SubTarget,
+    from: SubscribeFrom,
+) -> impl Stream<Item = Result<SubscriptionItem>> + Unpin + Send + 'static {
+    let state = SubState {
+        client,
+        target,
+        from,
+        inner: None,
+        pending: VecDeque::new(),
+        failures: 0,
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(state, |mut s| async move {
+        let item = s.next_item().await?;
+        Some((item, s))
+    }))
+}

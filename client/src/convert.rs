@@ -1,0 +1,283 @@
+//! The one place where protobuf messages (`strata_proto::v1`) and the
+//! client's domain types are converted into each other.
+
+use strata_proto::v1 as pb;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::types::{
+    AllFrom, AppendResult, Direction, EventData, ExpectedRevision, Filter, RecordedEvent,
+    ServerInfo, StreamAppend, StreamFrom, StreamSummary, StreamsPage, SubscribeFrom,
+};
+
+/// The name of the global log in requests.
+pub(crate) const ALL_STREAM: &str = "$all";
+
+pub(crate) fn expected_to_pb(e: ExpectedRevision) -> pb::append_request::ExpectedRevision {
+    use pb::append_request::ExpectedRevision as P;
+    match e {
+        ExpectedRevision::Any => P::Any(pb::Empty {}),
+        ExpectedRevision::NoStream => P::NoStream(pb::Empty {}),
+        ExpectedRevision::StreamExists => P::StreamExists(pb::Empty {}),
+        ExpectedRevision::Exact(r) => P::Exact(r),
+    }
+}
+
+pub(crate) fn event_to_pb(e: EventData) -> pb::ProposedEvent {
+    pb::ProposedEvent {
+        id: e.id.hyphenated().to_string(),
+        r#type: e.event_type,
+        content_type: e.content_type,
+        data: e.data,
+        metadata: e.metadata,
+    }
+}
+
+pub(crate) fn append_to_pb(
+    stream: String,
+    expected: ExpectedRevision,
+    events: Vec<EventData>,
+) -> pb::AppendRequest {
+    pb::AppendRequest {
+        stream,
+        expected_revision: Some(expected_to_pb(expected)),
+        events: events.into_iter().map(event_to_pb).collect(),
+    }
+}
+
+pub(crate) fn stream_append_to_pb(a: StreamAppend) -> pb::AppendRequest {
+    append_to_pb(a.stream, a.expected, a.events)
+}
+
+pub(crate) fn append_result_from_pb(r: pb::AppendResponse) -> AppendResult {
+    AppendResult {
+        first_revision: r.first_revision,
+        last_revision: r.last_revision,
+        first_position: r.first_position,
+        last_position: r.last_position,
+        deduplicated: r.deduplicated,
+    }
+}
+
+pub(crate) fn recorded_from_pb(e: pb::RecordedEvent) -> Result<RecordedEvent> {
+    let id = Uuid::parse_str(&e.id)
+        .map_err(|err| Error::MalformedResponse(format!("event id {:?}: {err}", e.id)))?;
+    Ok(RecordedEvent {
+        stream: e.stream,
+        revision: e.revision,
+        position: e.position,
+        id,
+        event_type: e.r#type,
+        content_type: e.content_type,
+        created_micros: e.created_micros,
+        data: e.data,
+        metadata: e.metadata,
+    })
+}
+
+pub(crate) fn direction_to_pb(d: Direction) -> i32 {
+    match d {
+        Direction::Forwards => pb::Direction::Forwards as i32,
+        Direction::Backwards => pb::Direction::Backwards as i32,
+    }
+}
+
+pub(crate) fn filter_to_pb(f: &Filter) -> Option<pb::Filter> {
+    if f.is_empty() {
+        None
+    } else {
+        Some(pb::Filter {
+            event_types: f.event_types.clone(),
+            stream_prefixes: f.stream_prefixes.clone(),
+        })
+    }
+}
+
+pub(crate) fn stream_from_to_pb(f: StreamFrom) -> pb::read_request::From {
+    use pb::read_request::From as P;
+    match f {
+        StreamFrom::Start => P::Start(pb::Empty {}),
+        StreamFrom::End => P::End(pb::Empty {}),
+        StreamFrom::Revision(r) => P::Revision(r),
+        StreamFrom::Timestamp(t) => P::TimestampMicros(t),
+    }
+}
+
+pub(crate) fn all_from_to_pb(f: AllFrom) -> pb::read_request::From {
+    use pb::read_request::From as P;
+    match f {
+        AllFrom::Start => P::Start(pb::Empty {}),
+        AllFrom::End => P::End(pb::Empty {}),
+        AllFrom::Position(p) => P::Position(p),
+        AllFrom::Timestamp(t) => P::TimestampMicros(t),
+    }
+}
+
+pub(crate) fn read_stream_to_pb(
+    stream: &str,
+    direction: Direction,
+    from: Option<StreamFrom>,
+    max_count: u64,
+) -> pb::ReadRequest {
+    pb::ReadRequest {
+        stream: stream.to_owned(),
+        direction: direction_to_pb(direction),
+        from: from.map(stream_from_to_pb),
+        max_count,
+        filter: None,
+    }
+}
+
+pub(crate) fn read_all_to_pb(
+    direction: Direction,
+    from: Option<AllFrom>,
+    max_count: u64,
+    filter: &Filter,
+) -> pb::ReadRequest {
+    pb::ReadRequest {
+        stream: ALL_STREAM.to_owned(),
+        direction: direction_to_pb(direction),
+        from: from.map(all_from_to_pb),
+        max_count,
+        filter: filter_to_pb(filter),
+    }
+}
+
+pub(crate) fn list_streams_to_pb(
+    prefix: &str,
+    page_token: Option<&str>,
+    page_size: u32,
+) -> pb::ListStreamsRequest {
+    pb::ListStreamsRequest {
+        prefix: prefix.to_owned(),
+        page_token: page_token.unwrap_or_default().to_owned(),
+        page_size,
+    }
+}
+
+pub(crate) fn streams_page_from_pb(r: pb::ListStreamsResponse) -> StreamsPage {
+    StreamsPage {
+        streams: r
+            .streams
+            .into_iter()
+            .map(|s| StreamSummary {
+                name: s.name,
+                revision: s.revision,
+                last_position: s.last_position,
+            })
+            .collect(),
+        next_page_token: (!r.next_page_token.is_empty()).then_some(r.next_page_token),
+    }
+}
+
+pub(crate) fn server_info_from_pb(r: pb::ServerInfoResponse) -> ServerInfo {
+    ServerInfo {
+        head_position: r.head_position,
+        indexed_position: r.indexed_position,
+        version: r.version,
+        max_event_bytes: r.max_event_bytes,
+        max_events_per_append: r.max_events_per_append,
+        max_append_bytes: r.max_append_bytes,
+    }
+}
+
+pub(crate) fn subscribe_stream_to_pb(stream: &str, from: SubscribeFrom) -> pb::SubscribeRequest {
+    use pb::subscribe_request::From as P;
+    pb::SubscribeRequest {
+        stream: stream.to_owned(),
+        from: Some(match from {
+            SubscribeFrom::Start => P::Start(pb::Empty {}),
+            SubscribeFrom::End => P::End(pb::Empty {}),
+            SubscribeFrom::After(r) => P::AfterRevision(r),
+        }),
+        filter: None,
+        checkpoint_interval: 0,
+    }
+}
+
+pub(crate) fn subscribe_all_to_pb(
+    from: SubscribeFrom,
+    filter: &Filter,
+    checkpoint_interval: u32,
+) -> pb::SubscribeRequest {
+    use pb::subscribe_request::From as P;
+    pb::SubscribeRequest {
+        stream: ALL_STREAM.to_owned(),
+        from: Some(match from {
+            SubscribeFrom::Start => P::Start(pb::Empty {}),
+            SubscribeFrom::End => P::End(pb::Empty {}),
+            SubscribeFrom::After(p) => P::AfterPosition(p),
+        }),
+        filter: filter_to_pb(filter),
+        checkpoint_interval,
+    }
+}
+
+/// What one `SubscribeResponse` carries.
+pub(crate) enum SubscribeMessage {
+    Events(Vec<pb::RecordedEvent>),
+    CaughtUp(u64),
+    Checkpoint(u64),
+    /// An empty message (no content set): ignored.
+    Nothing,
+}
+
+pub(crate) fn subscribe_message_from_pb(m: pb::SubscribeResponse) -> SubscribeMessage {
+    use pb::subscribe_response::Content;
+    match m.content {
+        Some(Content::Events(e)) => SubscribeMessage::Events(e.events),
+        Some(Content::CaughtUp(c)) => SubscribeMessage::CaughtUp(c.position),
+        Some(Content::Checkpoint(c)) => SubscribeMessage::Checkpoint(c.position),
+        None => SubscribeMessage::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_roundtrip() {
+        let e = EventData::binary("T", vec![1, 2]).with_metadata(vec![3]);
+        let id = e.id;
+        let p = event_to_pb(e);
+        assert_eq!(p.id, id.to_string());
+        let rec = recorded_from_pb(pb::RecordedEvent {
+            stream: "s".into(),
+            revision: 1,
+            position: 2,
+            id: p.id,
+            r#type: p.r#type,
+            content_type: p.content_type,
+            created_micros: 5,
+            data: p.data,
+            metadata: p.metadata,
+        })
+        .unwrap();
+        assert_eq!(rec.id, id);
+        assert_eq!(rec.event_type, "T");
+        assert_eq!(rec.data, [1, 2]);
+        assert_eq!(rec.metadata, [3]);
+    }
+
+    #[test]
+    fn bad_id_is_malformed() {
+        let r = recorded_from_pb(pb::RecordedEvent {
+            id: "nope".into(),
+            ..Default::default()
+        });
+        assert!(matches!(r, Err(Error::MalformedResponse(_))));
+    }
+
+    #[test]
+    fn empty_filter_is_unset() {
+        assert!(filter_to_pb(&Filter::new()).is_none());
+        assert!(filter_to_pb(&Filter::new().event_type("x")).is_some());
+    }
+
+    #[test]
+    fn empty_page_token_is_none() {
+        let p = streams_page_from_pb(pb::ListStreamsResponse::default());
+        assert_eq!(p.next_page_token, None);
+    }
+}

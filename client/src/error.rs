@@ -1,0 +1,213 @@
+//! The client's typed error.
+
+use crate::types::{CurrentRevision, ExpectedRevision};
+
+/// Metadata key of the kebab-case error kind the server attaches to every
+/// error status (e.g. `wrong-expected-revision`).
+pub const ERROR_KIND_KEY: &str = "strata-error";
+/// Metadata key carrying a stream's actual revision (decimal, or
+/// `no-stream`) on a wrong-expected-revision error.
+pub const ACTUAL_REVISION_KEY: &str = "strata-actual-revision";
+/// Metadata key naming the stream whose concurrency check failed.
+pub const STREAM_KEY: &str = "strata-stream";
+
+/// A `Result` with this crate's [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking to a Strata server.
+///
+/// Server-side failures arrive as gRPC statuses and are mapped to a variant
+/// by their code (the server also names the precise kind in the
+/// `strata-error` metadata, kept here as `kind` where useful). Statuses this
+/// client does not model are kept whole in [`Error::Other`].
+///
+/// ```no_run
+/// # async fn demo(client: strata_client::Client) {
+/// use strata_client::{Error, EventData, ExpectedRevision};
+///
+/// let events = vec![EventData::binary("Tick", b"1".to_vec())];
+/// match client.append("clock", ExpectedRevision::Exact(41), events).await {
+///     Ok(r) => println!("written at revision {}", r.last_revision),
+///     Err(Error::WrongExpectedRevision { actual, .. }) => {
+///         println!("someone else wrote first; the stream is at {actual}")
+///     }
+///     Err(e) => eprintln!("append failed: {e}"),
+/// }
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The optimistic concurrency check failed (`ABORTED`): the stream was not
+    /// in the expected state. Nothing was written.
+    #[error("wrong expected revision on stream {stream:?}: expected {expected}, actual {actual}")]
+    WrongExpectedRevision {
+        /// The stream whose check failed.
+        stream: String,
+        /// What the request expected.
+        expected: ExpectedRevision,
+        /// The stream's actual state, as reported by the server.
+        actual: CurrentRevision,
+    },
+    /// Some but not all of the appended event ids were already committed
+    /// (`ALREADY_EXISTS`): the request is neither new nor an exact retry.
+    /// Nothing was written.
+    #[error("partial duplicate: {message}")]
+    PartialDuplicate {
+        /// The server's explanation.
+        message: String,
+    },
+    /// The stream read does not exist (`NOT_FOUND`).
+    #[error("not found: {message}")]
+    NotFound {
+        /// The server's explanation.
+        message: String,
+    },
+    /// The request was malformed (`INVALID_ARGUMENT`), e.g. an empty stream
+    /// name or event type, or a position given for a stream read.
+    #[error("invalid argument ({kind}): {message}")]
+    InvalidArgument {
+        /// The `strata-error` kind.
+        kind: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The stream name is reserved (starts with `$`) (`PERMISSION_DENIED`).
+    #[error("permission denied: {message}")]
+    PermissionDenied {
+        /// The server's explanation.
+        message: String,
+    },
+    /// A documented limit was exceeded (`RESOURCE_EXHAUSTED`): event size,
+    /// events per append or append size.
+    #[error("limit exceeded ({kind}): {message}")]
+    ResourceExhausted {
+        /// The `strata-error` kind.
+        kind: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The server cannot serve now (`UNAVAILABLE`): it is closing, its disk
+    /// is full or its store is poisoned, or the connection failed. Returned
+    /// only once the retry policy is exhausted.
+    #[error("unavailable: {message}")]
+    Unavailable {
+        /// The server's (or transport's) explanation.
+        message: String,
+    },
+    /// The server found corrupt data (`DATA_LOSS`).
+    #[error("data loss: {message}")]
+    DataLoss {
+        /// The server's explanation.
+        message: String,
+    },
+    /// The request did not complete within the configured request timeout.
+    #[error("request timed out")]
+    Timeout,
+    /// The connection could not be set up (bad URL, connection refused
+    /// after all retries, ...).
+    #[error("transport error: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Serializing an event body to JSON, or deserializing one, failed.
+    #[error("json error: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The server sent something this client cannot interpret (e.g. an event
+    /// id that is not a UUID).
+    #[error("malformed response: {0}")]
+    MalformedResponse(String),
+    /// Any other gRPC status.
+    #[error("grpc error: {0}")]
+    Other(tonic::Status),
+}
+
+impl Error {
+    /// True for errors worth retrying with the same request: the server was
+    /// unavailable or the connection failed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Unavailable { .. })
+    }
+}
+
+/// The `strata-error` kind of a status, or `""`.
+pub(crate) fn kind_of(status: &tonic::Status) -> String {
+    status
+        .metadata()
+        .get(ERROR_KIND_KEY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Whether a status means "try again": `UNAVAILABLE`, or a transport-level
+/// failure (the connection broke: no `strata-error` metadata, so the status
+/// did not come from the server's handlers).
+pub(crate) fn is_retryable_status(status: &tonic::Status) -> bool {
+    use tonic::Code;
+    match status.code() {
+        Code::Unavailable => true,
+        Code::Unknown | Code::Cancelled | Code::Internal => {
+            status.metadata().get(ERROR_KIND_KEY).is_none()
+        }
+        _ => false,
+    }
+}
+
+/// Parses `strata-actual-revision` (decimal or `no-stream`).
+pub(crate) fn parse_actual_revision(status: &tonic::Status) -> Option<CurrentRevision> {
+    let v = status.metadata().get(ACTUAL_REVISION_KEY)?.to_str().ok()?.trim();
+    if v == "no-stream" {
+        Some(CurrentRevision::NoStream)
+    } else {
+        v.parse().ok().map(CurrentRevision::Current)
+    }
+}
+
+/// Maps a status to an [`enum@Error`]. `expected_for` looks up the expected
+/// revision the request used for a stream (for `ABORTED`).
+pub(crate) fn from_status(
+    status: tonic::Status,
+    expected_for: &dyn Fn(&str) -> Option<ExpectedRevision>,
+) -> Error {
+    use tonic::Code;
+    let message = status.message().to_owned();
+    match status.code() {
+        Code::Aborted => {
+            let stream = status
+                .metadata()
+                .get(STREAM_KEY)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            match (stream, parse_actual_revision(&status)) {
+                (Some(stream), Some(actual)) => match expected_for(&stream) {
+                    Some(expected) => Error::WrongExpectedRevision {
+                        stream,
+                        expected,
+                        actual,
+                    },
+                    None => Error::Other(status),
+                },
+                _ => Error::Other(status),
+            }
+        }
+        Code::AlreadyExists => Error::PartialDuplicate { message },
+        Code::NotFound => Error::NotFound { message },
+        Code::InvalidArgument => Error::InvalidArgument {
+            kind: kind_of(&status),
+            message,
+        },
+        Code::PermissionDenied => Error::PermissionDenied { message },
+        Code::ResourceExhausted => Error::ResourceExhausted {
+            kind: kind_of(&status),
+            message,
+        },
+        Code::DataLoss => Error::DataLoss { message },
+        Code::DeadlineExceeded => Error::Timeout,
+        _ if is_retryable_status(&status) => Error::Unavailable { message },
+        _ => Error::Other(status),
+    }
+}
+
+/// [`from_status`] for calls without an expected revision.
+pub(crate) fn from_plain_status(status: tonic::Status) -> Error {
+    from_status(status, &|_| None)
+}
