@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every test Strata has, on a fresh machine, setting up what they need:
+#   1. builds the workspace (debug) and runs all Rust tests with cargo-nextest
+#      (falls back to cargo test) — unit, property, crash/kill, and the
+#      integration tests that start the real `strata` binary;
+#   2. runs the doc tests (nextest does not);
+#   3. creates a Python venv (.venv), installs grpcio, generates stubs from
+#      proto/, starts a real server and runs the Python example against it.
+# Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+echo "== build"
+cargo build --workspace --all-targets --locked
+
+echo "== rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+
+echo "== doc tests"
+cargo test --workspace --doc --locked
+
+echo "== python example against a live server"
+export VENV="${VENV:-$ROOT/.venv}"
+DATA=$(mktemp -d)
+LOG=$(mktemp)
+"$ROOT/target/debug/strata" serve --data-dir "$DATA/data" --listen 127.0.0.1:0 >"$LOG" 2>&1 &
+PID=$!
+cleanup() { kill -9 "$PID" 2>/dev/null || true; rm -rf "$DATA"; }
+trap cleanup EXIT
+ADDR=""
+for _ in $(seq 1 200); do
+  ADDR=$(sed -n 's/^strata listening on //p' "$LOG" | head -n1)
+  [ -n "$ADDR" ] && break
+  kill -0 "$PID" 2>/dev/null || { cat "$LOG"; echo "server died"; exit 1; }
+  sleep 0.1
+done
+[ -n "$ADDR" ] || { cat "$LOG"; echo "server did not start"; exit 1; }
+STRATA_ADDR="$ADDR" bash "$ROOT/docs/examples/python/run_example.sh"
+kill -TERM "$PID"
+wait "$PID"
+echo "server exited cleanly after SIGTERM"
+trap - EXIT
+rm -rf "$DATA"
+echo "== all tests passed"
