@@ -70,6 +70,24 @@ pub enum Error {
         /// The limit.
         limit_bytes: usize,
     },
+    /// A snapshot names a revision the stream does not have (yet).
+    #[error("cannot save a snapshot of stream '{stream}' at revision {revision}: the stream is at {actual}")]
+    SnapshotAheadOfStream {
+        /// The stream.
+        stream: String,
+        /// The snapshot's revision.
+        revision: crate::types::Revision,
+        /// The stream's actual state.
+        actual: CurrentRevision,
+    },
+    /// A snapshot's data + metadata is over [`crate::snapshot::MAX_SNAPSHOT_BYTES`].
+    #[error("snapshot is {size_bytes} bytes, over the limit of {limit_bytes}")]
+    SnapshotTooLarge {
+        /// Its size.
+        size_bytes: usize,
+        /// The limit.
+        limit_bytes: usize,
+    },
     /// A read named a stream that has no event.
     #[error("stream '{0}' not found")]
     StreamNotFound(String),

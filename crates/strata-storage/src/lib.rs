@@ -23,6 +23,7 @@ mod notify;
 mod reader;
 mod recovery;
 mod segment;
+pub mod snapshot;
 pub mod store;
 mod tail;
 pub mod types;
@@ -31,7 +32,8 @@ pub mod verify;
 mod writer;
 
 pub use error::{Error, Result};
-pub use store::{OpenReport, Options, Store, StoreStats, MAX_SCAN_EVENTS_PER_READ};
+pub use store::{OpenReport, Options, Store, StoreStats, WriterStats, MAX_SCAN_EVENTS_PER_READ};
 pub use validate::validate_stream_name;
+pub use snapshot::Snapshot;
 pub use types::*;
 pub use verify::{verify, VerifyReport};

@@ -16,6 +16,7 @@ use crate::notify::{CommitListener, Committed, Notifier};
 use crate::reader::{LogReader, PointReader};
 use crate::recovery::recover;
 use crate::segment::{fsync_dir, Segment, Segments, LOG_DIR};
+use crate::snapshot::{Snapshot, SnapshotStore, MAX_SNAPSHOT_BYTES};
 use crate::tail::{Loc, Tail};
 use crate::types::*;
 use crate::validate::{validate_stream_name, validate_transaction};
@@ -44,11 +45,17 @@ pub struct Options {
     pub segment_max_bytes: u64,
     /// Events remembered by id for idempotent retries with `Any`.
     pub dedupe_window_events: usize,
+    /// Snapshots kept per stream; older ones are dropped on save.
+    pub snapshots_per_stream: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { segment_max_bytes: DEFAULT_SEGMENT_MAX_BYTES, dedupe_window_events: DEFAULT_DEDUPE_WINDOW_EVENTS }
+        Options {
+            segment_max_bytes: DEFAULT_SEGMENT_MAX_BYTES,
+            dedupe_window_events: DEFAULT_DEDUPE_WINDOW_EVENTS,
+            snapshots_per_stream: crate::snapshot::DEFAULT_SNAPSHOTS_PER_STREAM,
+        }
     }
 }
 
@@ -67,6 +74,10 @@ pub struct StoreStats {
     pub log_bytes: u64,
     /// Bytes the index uses on disk.
     pub index_bytes: u64,
+    /// Snapshots stored.
+    pub snapshots: u64,
+    /// Bytes of stored snapshots.
+    pub snapshot_bytes: u64,
 }
 
 /// What opening found, for the startup log line.
@@ -96,6 +107,29 @@ pub(crate) struct Shared {
     pub index_signal: Mutex<IndexSignal>,
     pub index_cv: Condvar,
     pub indexed: AtomicU64,
+    pub counters: WriterCounters,
+}
+
+/// Cumulative counters of the writer, for benchmarks and monitoring.
+#[derive(Debug, Default)]
+pub(crate) struct WriterCounters {
+    pub groups: AtomicU64,
+    pub transactions: AtomicU64,
+    pub events: AtomicU64,
+    pub sync_nanos: AtomicU64,
+}
+
+/// A snapshot of the writer's counters since open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Group commits (one write + one fdatasync each).
+    pub groups: u64,
+    /// Transactions written.
+    pub transactions: u64,
+    /// Events written.
+    pub events: u64,
+    /// Total time spent in write + fdatasync, in nanoseconds.
+    pub sync_nanos: u64,
 }
 
 impl Shared {
@@ -149,6 +183,7 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     indexer: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
+    snapshots: SnapshotStore,
     report: OpenReport,
     _lock: File,
 }
@@ -223,6 +258,7 @@ impl Store {
             index_signal: Mutex::new(IndexSignal::default()),
             index_cv: Condvar::new(),
             indexed: AtomicU64::new(indexed),
+            counters: WriterCounters::default(),
         });
         let index_was_at = indexed;
         catch_up_index(&shared, indexed)?;
@@ -240,6 +276,7 @@ impl Store {
             }
         }
 
+        let snapshots = SnapshotStore::open(&dir.join("snapshots"), opts.snapshots_per_stream)?;
         let file = OpenOptions::new().read(true).write(true).open(&active_path)?;
         let writer = Writer {
             shared: shared.clone(),
@@ -264,6 +301,7 @@ impl Store {
                 writer: Mutex::new(Some(writer)),
                 indexer: Mutex::new(Some(indexer)),
                 closed: AtomicBool::new(false),
+                snapshots,
                 report: OpenReport { head: rec.head, truncated_bytes: rec.truncated_bytes, index_was_at },
                 _lock: lock,
             }),
@@ -533,6 +571,7 @@ impl Store {
         for s in sh.segments.all() {
             log_bytes += s.len()?;
         }
+        let (snapshots, snapshot_bytes) = self.inner.snapshots.stats();
         let tail_new = {
             let tail = sh.tail.read().unwrap();
             tail.streams_with_prefix("")
@@ -547,7 +586,48 @@ impl Store {
             segments: sh.segments.count() as u64,
             log_bytes,
             index_bytes: sh.index.size_on_disk(),
+            snapshots,
+            snapshot_bytes,
         })
+    }
+
+    /// Saves a snapshot of `snapshot.stream` at `snapshot.revision`, durably
+    /// (acknowledged after fsync). The stream must already have that revision.
+    /// `created_micros` is set by the store.
+    pub fn save_snapshot(&self, mut snapshot: Snapshot) -> Result<()> {
+        validate_stream_name(&snapshot.stream)?;
+        let size = snapshot.data.len() + snapshot.metadata.len();
+        if size > MAX_SNAPSHOT_BYTES {
+            return Err(Error::SnapshotTooLarge { size_bytes: size, limit_bytes: MAX_SNAPSHOT_BYTES });
+        }
+        if snapshot.snapshot_type.len() > MAX_TYPE_NAME_BYTES {
+            return Err(Error::InvalidEvent("snapshot type over 255 bytes".into()));
+        }
+        let actual = self.stream_revision(&snapshot.stream)?;
+        if actual.revision().is_none_or(|r| r < snapshot.revision) {
+            return Err(Error::SnapshotAheadOfStream { stream: snapshot.stream, revision: snapshot.revision, actual });
+        }
+        snapshot.created_micros =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+        self.inner.snapshots.save(&snapshot)
+    }
+
+    /// The newest snapshot of `stream` at or before `at_or_before` (the
+    /// newest of all when `None`). A damaged one is [`Error::Corrupt`].
+    pub fn get_snapshot(&self, stream: &str, at_or_before: Option<Revision>) -> Result<Option<Snapshot>> {
+        validate_stream_name(stream)?;
+        self.inner.snapshots.get(stream, at_or_before)
+    }
+
+    /// The writer's cumulative counters (group commits, events, sync time).
+    pub fn writer_stats(&self) -> WriterStats {
+        let c = &self.inner.shared.counters;
+        WriterStats {
+            groups: c.groups.load(Ordering::Relaxed),
+            transactions: c.transactions.load(Ordering::Relaxed),
+            events: c.events.load(Ordering::Relaxed),
+            sync_nanos: c.sync_nanos.load(Ordering::Relaxed),
+        }
     }
 
     /// The reason the store refuses writes, if it is poisoned.
@@ -580,6 +660,7 @@ fn close_inner(inner: &Inner) -> Result<()> {
     }
     inner.shared.notifier.wake_all();
     inner.shared.index.flush()?;
+    inner.snapshots.flush()?;
     Ok(())
 }
 

@@ -177,7 +177,11 @@ impl Writer {
             }
         }
         if !self.buf.is_empty() {
-            if let Err(e) = self.write_and_sync() {
+            let t0 = std::time::Instant::now();
+            let synced = self.write_and_sync();
+            let c = &self.shared.counters;
+            c.sync_nanos.fetch_add(t0.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = synced {
                 for (reply, _) in p.replies {
                     reply(Err(match &e {
                         Error::DiskFull(m) => Error::DiskFull(m.clone()),
@@ -187,6 +191,9 @@ impl Writer {
                 }
                 return;
             }
+            c.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            c.events.fetch_add(next_pos - 1 - self.head, std::sync::atomic::Ordering::Relaxed);
+            c.transactions.fetch_add(p.replies.iter().filter(|(_, r)| r.as_ref().is_ok_and(|v| v.iter().all(|a| !a.deduplicated))).count() as u64, std::sync::atomic::Ordering::Relaxed);
             self.head = next_pos - 1;
             self.last_ts = ts;
             self.seg_len += self.buf.len() as u64;
