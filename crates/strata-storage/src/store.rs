@@ -280,7 +280,8 @@ impl Store {
         let file = OpenOptions::new().read(true).write(true).open(&active_path)?;
         let writer = Writer {
             shared: shared.clone(),
-            file,
+            file: Arc::new(file),
+            sync_tx: None,
             seg_base: active_base,
             seg_len: rec.active_len,
             segment_max_bytes: opts.segment_max_bytes,
