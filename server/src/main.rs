@@ -1,1 +1,179 @@
-fn main() {}
+//! `strata`: the Strata event-store daemon and its admin commands.
+//!
+//! This file owns the command line (clap), logging setup (the only place a
+//! `tracing` subscriber is installed; logs go to stderr) and exit codes.
+//! Subcommands: `serve` (see `serve`), `verify`, `stats`, `health` (see
+//! `admin`). Exit codes: 0 success; 1 failure (including corruption found
+//! by `verify` and NOT_SERVING from `health`); 2 bad usage (clap).
+
+mod admin;
+mod config;
+mod convert;
+mod net;
+mod serve;
+mod service;
+mod status;
+
+use clap::{Args, Parser, Subcommand};
+use config::{FileConfig, ServeOverrides};
+use std::net::SocketAddr;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Strata: an event-store database server (gRPC).
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about)]
+struct Cli {
+    /// Log filter (`tracing` syntax, e.g. `info` or `warn,strata_storage=debug`).
+    /// Beats RUST_LOG; default `info`.
+    #[arg(long, global = true, env = "STRATA_LOG_LEVEL")]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gRPC server.
+    Serve(ServeArgs),
+    /// Check every record of a data directory offline (no lock needed).
+    Verify(DataDirArgs),
+    /// Print statistics of a data directory (needs exclusive access).
+    Stats(StatsArgs),
+    /// Ask a running server whether it is serving (for health checks).
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Data directory [default: ./strata-data].
+    #[arg(long, env = "STRATA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:2113].
+    #[arg(long, env = "STRATA_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// TOML config file (flags and STRATA_* variables override it).
+    #[arg(long, env = "STRATA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Largest segment file, in bytes [default: 268435456].
+    #[arg(long, env = "STRATA_SEGMENT_MAX_BYTES")]
+    segment_max_bytes: Option<u64>,
+    /// Most concurrent subscriptions [default: 1024].
+    #[arg(long, env = "STRATA_MAX_SUBSCRIPTIONS")]
+    max_subscriptions: Option<usize>,
+    /// Most concurrent client connections [default: 1024].
+    #[arg(long, env = "STRATA_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct DataDirArgs {
+    /// Data directory.
+    #[arg(long, env = "STRATA_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct StatsArgs {
+    #[command(flatten)]
+    dir: DataDirArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct HealthArgs {
+    /// Server address, `host:port` or a URL.
+    #[arg(
+        long,
+        env = "STRATA_HEALTH_ADDR",
+        default_value = "http://127.0.0.1:2113"
+    )]
+    addr: String,
+    /// Service to ask about; empty means the whole server.
+    #[arg(long, default_value = "")]
+    service: String,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 5)]
+    timeout_secs: u64,
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
+        eprintln!(
+            "strata: invalid log level {filter:?} ({e}); using {:?}",
+            config::DEFAULT_LOG_LEVEL
+        );
+        tracing_subscriber::EnvFilter::new(config::DEFAULT_LOG_LEVEL)
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn rust_log() -> Option<String> {
+    std::env::var("RUST_LOG").ok().filter(|s| !s.is_empty())
+}
+
+fn run(cli: Cli) -> anyhow::Result<bool> {
+    let admin_log_level = || {
+        cli.log_level
+            .clone()
+            .or_else(rust_log)
+            .unwrap_or_else(|| config::DEFAULT_LOG_LEVEL.to_owned())
+    };
+    match cli.command {
+        Command::Serve(ref a) => {
+            let file = match &a.config {
+                Some(p) => FileConfig::load(p)?,
+                None => FileConfig::default(),
+            };
+            let overrides = ServeOverrides {
+                data_dir: a.data_dir.clone(),
+                listen: a.listen,
+                log_level: cli.log_level.clone(),
+                segment_max_bytes: a.segment_max_bytes,
+                max_subscriptions: a.max_subscriptions,
+                max_connections: a.max_connections,
+            };
+            let cfg = config::merge(overrides, file, rust_log())?;
+            init_tracing(&cfg.log_level);
+            serve::run(cfg)?;
+            Ok(true)
+        }
+        Command::Verify(ref a) => {
+            init_tracing(&admin_log_level());
+            admin::verify(&a.data_dir)
+        }
+        Command::Stats(ref a) => {
+            init_tracing(&admin_log_level());
+            admin::stats(&a.dir.data_dir, a.json)?;
+            Ok(true)
+        }
+        Command::Health(ref a) => {
+            init_tracing(&admin_log_level());
+            admin::health(
+                &a.addr,
+                &a.service,
+                Duration::from_secs(a.timeout_secs.max(1)),
+            )
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("strata: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

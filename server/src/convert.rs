@@ -1,0 +1,380 @@
+//! The one place where protobuf messages (`strata_proto::v1`) convert to
+//! and from the storage engine's domain types.
+//!
+//! It owns request *shape* checks that storage cannot make: event ids must
+//! parse as UUIDs, enum values must be known, `from` variants must fit the
+//! target (`revision` for streams, `position` for `$all`), filters only on
+//! `$all`. It also applies the API's defaults (unset expected revision =
+//! any, empty content type = `application/octet-stream`, unset `from` =
+//! start forwards / end backwards).
+//!
+//! It is not where stream names, event types or sizes are validated: the
+//! storage engine does that, and `status` maps its errors. It does no I/O.
+
+use crate::status;
+use strata_proto::v1 as pb;
+use strata_storage as st;
+use tonic::Status;
+
+/// The stream name that means "the global log".
+pub const ALL_STREAM: &str = "$all";
+
+/// Content type given to events that arrive without one.
+pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// Default (and lower bound) of `SubscribeRequest.checkpoint_interval`, in events scanned.
+pub const DEFAULT_CHECKPOINT_INTERVAL_EVENTS: u64 = 1024;
+
+/// One proposed event to a storage event.
+pub fn new_event(e: pb::ProposedEvent) -> Result<st::NewEvent, Status> {
+    let id = uuid::Uuid::try_parse(&e.id).map_err(|err| {
+        status::invalid_event(format!("event id {:?} is not a UUID: {err}", e.id))
+    })?;
+    let content_type = if e.content_type.is_empty() {
+        DEFAULT_CONTENT_TYPE.to_owned()
+    } else {
+        e.content_type
+    };
+    Ok(st::NewEvent {
+        id,
+        event_type: e.r#type,
+        content_type,
+        data: e.data,
+        metadata: e.metadata,
+    })
+}
+
+/// The proto oneof to a storage expected revision (unset = any).
+pub fn expected_revision(e: Option<pb::append_request::ExpectedRevision>) -> st::ExpectedRevision {
+    use pb::append_request::ExpectedRevision as E;
+    match e {
+        None | Some(E::Any(_)) => st::ExpectedRevision::Any,
+        Some(E::NoStream(_)) => st::ExpectedRevision::NoStream,
+        Some(E::StreamExists(_)) => st::ExpectedRevision::StreamExists,
+        Some(E::Exact(r)) => st::ExpectedRevision::Exact(r),
+    }
+}
+
+/// One append request to one stream's part of a transaction.
+pub fn stream_append(r: pb::AppendRequest) -> Result<st::StreamAppend, Status> {
+    let expected = expected_revision(r.expected_revision);
+    let events = r
+        .events
+        .into_iter()
+        .map(new_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(st::StreamAppend {
+        stream: r.stream,
+        expected,
+        events,
+    })
+}
+
+/// A storage append result to the response message (1:1).
+pub fn append_response(r: &st::AppendResult) -> pb::AppendResponse {
+    pb::AppendResponse {
+        first_revision: r.first_revision,
+        last_revision: r.last_revision,
+        first_position: r.first_position,
+        last_position: r.last_position,
+        deduplicated: r.deduplicated,
+    }
+}
+
+/// A stored event to its message.
+pub fn recorded_event(e: st::RecordedEvent) -> pb::RecordedEvent {
+    pb::RecordedEvent {
+        stream: e.stream,
+        revision: e.revision,
+        position: e.position,
+        id: e.id.hyphenated().to_string(),
+        r#type: e.event_type,
+        content_type: e.content_type,
+        created_micros: e.created_micros,
+        data: e.data,
+        metadata: e.metadata,
+    }
+}
+
+/// Approximate encoded size of an event message, in bytes, for paging.
+pub fn approx_event_bytes(e: &st::RecordedEvent) -> usize {
+    // Fixed part: id (36), three varints, tags and length prefixes.
+    64 + e.stream.len()
+        + e.event_type.len()
+        + e.content_type.len()
+        + e.data.len()
+        + e.metadata.len()
+}
+
+/// A proto filter (absent = match all) to a storage filter.
+pub fn filter(f: Option<pb::Filter>) -> st::Filter {
+    match f {
+        None => st::Filter::default(),
+        Some(f) => st::Filter {
+            event_types: f.event_types,
+            stream_prefixes: f.stream_prefixes,
+        },
+    }
+}
+
+/// The proto direction number to a storage direction.
+pub fn direction(d: i32) -> Result<st::Direction, Status> {
+    match pb::Direction::try_from(d) {
+        Ok(pb::Direction::Forwards) => Ok(st::Direction::Forwards),
+        Ok(pb::Direction::Backwards) => Ok(st::Direction::Backwards),
+        Err(_) => Err(status::invalid_request(format!("unknown direction {d}"))),
+    }
+}
+
+/// Where a read starts; timestamps are resolved against the store later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadStart {
+    /// The first event (forwards) / only the first event (backwards).
+    Start,
+    /// The last event (backwards) / nothing (forwards).
+    End,
+    /// This revision, inclusive (stream reads).
+    Revision(u64),
+    /// This position, inclusive (`$all` reads).
+    Position(u64),
+    /// First event at/after (forwards) or last at/before (backwards) this time.
+    Timestamp(i64),
+}
+
+/// What a read targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadTarget {
+    /// The global log, with a filter.
+    All(st::Filter),
+    /// One stream.
+    Stream(String),
+}
+
+/// A validated read request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPlan {
+    /// What to read.
+    pub target: ReadTarget,
+    /// Which way.
+    pub direction: st::Direction,
+    /// Where to start.
+    pub start: ReadStart,
+    /// Most events; `None` = unlimited (request said 0).
+    pub max_count: Option<u64>,
+}
+
+/// Validates the shape of a read request.
+pub fn read_plan(r: pb::ReadRequest) -> Result<ReadPlan, Status> {
+    use pb::read_request::From as F;
+    let direction = direction(r.direction)?;
+    let is_all = r.stream == ALL_STREAM;
+    let start = match r.from {
+        None => match direction {
+            st::Direction::Forwards => ReadStart::Start,
+            st::Direction::Backwards => ReadStart::End,
+        },
+        Some(F::Start(_)) => ReadStart::Start,
+        Some(F::End(_)) => ReadStart::End,
+        Some(F::Revision(_)) if is_all => {
+            return Err(status::invalid_request(
+                "from.revision is for stream reads; use from.position on \"$all\"",
+            ))
+        }
+        Some(F::Revision(rev)) => ReadStart::Revision(rev),
+        Some(F::Position(_)) if !is_all => {
+            return Err(status::invalid_request(
+                "from.position is for \"$all\" reads; use from.revision on a stream",
+            ))
+        }
+        Some(F::Position(p)) => ReadStart::Position(p),
+        Some(F::TimestampMicros(t)) => ReadStart::Timestamp(t),
+    };
+    let filter = filter(r.filter);
+    let target = if is_all {
+        ReadTarget::All(filter)
+    } else {
+        if !filter.is_empty() {
+            return Err(status::invalid_request(
+                "filters apply to \"$all\" reads only",
+            ));
+        }
+        ReadTarget::Stream(r.stream)
+    };
+    let max_count = (r.max_count != 0).then_some(r.max_count);
+    Ok(ReadPlan {
+        target,
+        direction,
+        start,
+        max_count,
+    })
+}
+
+/// Where a subscription starts, before resolving `End` against the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeStart {
+    /// From the first event.
+    Start,
+    /// After whatever is committed when the subscription starts.
+    End,
+    /// After this revision (streams) or position (`$all`).
+    After(u64),
+}
+
+/// What a subscription targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscribeTarget {
+    /// The global log, with a filter and a checkpoint interval (events scanned).
+    All {
+        /// Which events to deliver.
+        filter: st::Filter,
+        /// Checkpoint at least every this many scanned events (filtered only).
+        checkpoint_interval_events: u64,
+    },
+    /// One stream.
+    Stream(String),
+}
+
+/// A validated subscribe request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribePlan {
+    /// What to follow.
+    pub target: SubscribeTarget,
+    /// Where to start.
+    pub start: SubscribeStart,
+}
+
+/// Validates the shape of a subscribe request.
+pub fn subscribe_plan(r: pb::SubscribeRequest) -> Result<SubscribePlan, Status> {
+    use pb::subscribe_request::From as F;
+    let is_all = r.stream == ALL_STREAM;
+    let start = match r.from {
+        None | Some(F::Start(_)) => SubscribeStart::Start,
+        Some(F::End(_)) => SubscribeStart::End,
+        Some(F::AfterRevision(_)) if is_all => {
+            return Err(status::invalid_request(
+                "from.after_revision is for stream subscriptions; use from.after_position on \"$all\"",
+            ))
+        }
+        Some(F::AfterPosition(_)) if !is_all => {
+            return Err(status::invalid_request(
+                "from.after_position is for \"$all\" subscriptions; use from.after_revision on a stream",
+            ))
+        }
+        Some(F::AfterRevision(x)) | Some(F::AfterPosition(x)) => SubscribeStart::After(x),
+    };
+    let filter = filter(r.filter);
+    let target = if is_all {
+        let checkpoint_interval_events = match r.checkpoint_interval {
+            0 => DEFAULT_CHECKPOINT_INTERVAL_EVENTS,
+            n => u64::from(n),
+        };
+        SubscribeTarget::All {
+            filter,
+            checkpoint_interval_events,
+        }
+    } else {
+        if !filter.is_empty() {
+            return Err(status::invalid_request(
+                "filters apply to \"$all\" subscriptions only",
+            ));
+        }
+        if r.checkpoint_interval != 0 {
+            return Err(status::invalid_request(
+                "checkpoint_interval applies to \"$all\" subscriptions only",
+            ));
+        }
+        SubscribeTarget::Stream(r.stream)
+    };
+    Ok(SubscribePlan { target, start })
+}
+
+/// A stream listing entry to its message.
+pub fn stream_summary(s: st::StreamInfo) -> pb::StreamSummary {
+    pb::StreamSummary {
+        name: s.name,
+        revision: s.revision,
+        last_position: s.last_position,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    fn ev(id: &str, ct: &str) -> pb::ProposedEvent {
+        pb::ProposedEvent {
+            id: id.into(),
+            r#type: "T".into(),
+            content_type: ct.into(),
+            data: vec![1],
+            metadata: vec![],
+        }
+    }
+
+    #[test]
+    fn event_defaults_and_bad_ids() {
+        let e = new_event(ev("8c0e7e5c-3f6a-4f0e-9a55-2f4f1b1e2d3c", "")).unwrap();
+        assert_eq!(e.content_type, DEFAULT_CONTENT_TYPE);
+        let err = new_event(ev("not-a-uuid", "x")).unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(
+            new_event(ev("", "x")).unwrap_err().code(),
+            Code::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn unset_expected_is_any() {
+        assert_eq!(expected_revision(None), st::ExpectedRevision::Any);
+    }
+
+    #[test]
+    fn read_from_must_fit_target() {
+        use pb::read_request::From as F;
+        let req = |stream: &str, from| pb::ReadRequest {
+            stream: stream.into(),
+            from,
+            ..Default::default()
+        };
+        assert!(read_plan(req("$all", Some(F::Revision(1)))).is_err());
+        assert!(read_plan(req("s", Some(F::Position(1)))).is_err());
+        assert_eq!(
+            read_plan(req("s", Some(F::Revision(1)))).unwrap().start,
+            ReadStart::Revision(1)
+        );
+        let mut r = req("s", None);
+        r.direction = 7;
+        assert_eq!(read_plan(r).unwrap_err().code(), Code::InvalidArgument);
+        let mut r = req("s", None);
+        r.filter = Some(pb::Filter {
+            event_types: vec!["x".into()],
+            stream_prefixes: vec![],
+        });
+        assert!(read_plan(r).is_err());
+        let mut r = req("s", None);
+        r.direction = pb::Direction::Backwards as i32;
+        assert_eq!(read_plan(r).unwrap().start, ReadStart::End);
+    }
+
+    #[test]
+    fn subscribe_from_must_fit_target() {
+        use pb::subscribe_request::From as F;
+        let req = |stream: &str, from| pb::SubscribeRequest {
+            stream: stream.into(),
+            from,
+            ..Default::default()
+        };
+        assert!(subscribe_plan(req("$all", Some(F::AfterRevision(1)))).is_err());
+        assert!(subscribe_plan(req("s", Some(F::AfterPosition(1)))).is_err());
+        let p = subscribe_plan(req("$all", None)).unwrap();
+        assert_eq!(p.start, SubscribeStart::Start);
+        assert_eq!(
+            p.target,
+            SubscribeTarget::All {
+                filter: st::Filter::default(),
+                checkpoint_interval_events: 1024
+            }
+        );
+    }
+}

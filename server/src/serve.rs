@@ -1,0 +1,192 @@
+//! The daemon's lifecycle for `strata serve`: open the store, bind, serve
+//! gRPC (Streams + health + reflection) until SIGTERM / Ctrl-C, drain, close.
+//!
+//! Shutdown sequence: on the signal, health turns `NOT_SERVING`, a
+//! `watch<bool>` flips to `true` (live subscriptions and long reads end
+//! with `UNAVAILABLE` / `shutting-down`), tonic stops accepting and waits
+//! for in-flight RPCs; if they have not finished after [`SHUTDOWN_GRACE`]
+//! the server stops waiting. Then the store is closed (queued appends
+//! finish, the index is flushed) and the process exits 0.
+//!
+//! Not here: command-line parsing, logging setup (`main`), request
+//! handling (`service`).
+
+use crate::config::ServeConfig;
+use crate::net::limited_incoming;
+use crate::service::StreamsService;
+use anyhow::{anyhow, Context};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use strata_proto::v1::streams_server::StreamsServer;
+use strata_storage::{limits, Error, OpenReport, Options, Store};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+/// Longest the server waits for in-flight RPCs after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Largest gRPC message accepted or sent, in bytes: the largest append plus
+/// 1 MiB of framing, so storage limits, not the transport, reject appends.
+pub const MAX_GRPC_MESSAGE_BYTES: usize = limits::MAX_APPEND_BYTES + 1024 * 1024;
+
+/// Opens a store, turning a held lock into a clear message.
+pub fn open_store(data_dir: &std::path::Path, opts: Options) -> anyhow::Result<Store> {
+    match Store::open(data_dir, opts) {
+        Ok(s) => Ok(s),
+        Err(Error::Locked(dir)) => Err(anyhow!(
+            "data directory {} is locked by another process: another strata instance is already using it",
+            dir.display()
+        )),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("opening the store in {}", data_dir.display()))),
+    }
+}
+
+/// Runs the server until shutdown.
+pub fn run(cfg: ServeConfig) -> anyhow::Result<()> {
+    let opts = Options {
+        segment_max_bytes: cfg.segment_max_bytes,
+        ..Options::default()
+    };
+    let store = open_store(&cfg.data_dir, opts)?;
+    let report = store.open_report();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("strata-rt")
+        .build()
+        .context("starting the async runtime")?;
+    let served = rt.block_on(serve(store.clone(), &cfg, report));
+    // Stragglers (e.g. a blocking read whose client vanished) must not
+    // keep the process alive.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let closed = store.close().context("closing the store");
+    match (&served, &closed) {
+        (Ok(()), Ok(())) => tracing::info!("store closed; bye"),
+        (_, Err(e)) => tracing::error!(error = %format!("{e:#}"), "closing the store failed"),
+        _ => {}
+    }
+    served.and(closed)
+}
+
+async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let shutdown_tx = Arc::new(shutdown_tx);
+    let streams = StreamsService::new(store.clone(), shutdown_rx.clone(), cfg.max_subscriptions);
+    let streams = StreamsServer::new(streams)
+        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<StreamsServer<StreamsService>>().await;
+    health.set_service_status("", ServingStatus::Serving).await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(strata_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(strata_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building the reflection service")?;
+
+    {
+        let (tx, health) = (shutdown_tx.clone(), health.clone());
+        tokio::spawn(async move {
+            let signal = wait_for_signal().await;
+            tracing::info!(
+                signal,
+                "shutting down: refusing new connections, finishing in-flight requests"
+            );
+            health
+                .set_not_serving::<StreamsServer<StreamsService>>()
+                .await;
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            tx.send_replace(true);
+        });
+    }
+
+    // Scripts and tests learn the port from this one line.
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "strata listening on {addr}")
+            .and_then(|()| out.flush())
+            .context("writing to stdout")?;
+    }
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        data_dir = %cfg.data_dir.display(),
+        listen = %addr,
+        head = report.head,
+        truncated_bytes = report.truncated_bytes,
+        index_lag = report.head.saturating_sub(report.index_was_at),
+        max_connections = cfg.max_connections,
+        max_subscriptions = cfg.max_subscriptions,
+        "strata started"
+    );
+
+    let mut stop_accepting = shutdown_rx.clone();
+    let server = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(streams)
+        .serve_with_incoming_shutdown(
+            limited_incoming(listener, cfg.max_connections),
+            async move {
+                let _ = stop_accepting.wait_for(|s| *s).await;
+            },
+        );
+    tokio::pin!(server);
+    let mut grace = shutdown_rx.clone();
+    tokio::select! {
+        r = &mut server => r.context("the gRPC server failed")?,
+        () = async move {
+            let _ = grace.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight requests did not finish in time; stopping anyway"),
+    }
+    drop(shutdown_tx);
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT); returns the signal's name.
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => return "SIGTERM",
+                    r = tokio::signal::ctrl_c() => {
+                        if let Err(e) = r {
+                            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+                            std::future::pending::<()>().await;
+                        }
+                        return "SIGINT";
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server")
+            }
+        }
+    }
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => "SIGINT",
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C either; stop the server with SIGKILL");
+            std::future::pending().await
+        }
+    }
+}
