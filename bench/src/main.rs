@@ -1,0 +1,111 @@
+//! `strata-bench`: a load generator that drives a Strata server over real
+//! gRPC, the way users would, and reports throughput and latency.
+//!
+//! It is not a test: it asserts nothing about speed. It talks to the server
+//! only through the generated `strata.v1` client (no storage crate), either
+//! at `--addr` or on a server it starts itself (`--spawn-server`), in which
+//! case it also samples the server's RSS and CPU from `/proc`.
+
+mod report;
+mod server;
+mod workloads;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "strata-bench", version, about = "Load generator for the Strata event store")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Options every workload shares.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Server address (ignored with --spawn-server).
+    #[arg(long, default_value = "http://127.0.0.1:2113", global = true)]
+    pub addr: String,
+    /// Start this `strata` binary on a fresh temp dir and measure it.
+    #[arg(long, global = true)]
+    pub spawn_server: Option<std::path::PathBuf>,
+    /// gRPC connections (HTTP/2) the clients are spread over.
+    #[arg(long, default_value_t = 8, global = true)]
+    pub connections: usize,
+    /// Print the report as JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Durable appends from concurrent clients.
+    Append {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: workloads::AppendArgs,
+    },
+    /// Stream reads or `$all` scans.
+    Read {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: workloads::ReadArgs,
+    },
+    /// Live subscribers: append→delivery latency while appending at a fixed rate.
+    Subscribe {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: workloads::SubscribeArgs,
+    },
+    /// Catch-up speed: one subscriber from the start of a pre-filled log.
+    Catchup {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: workloads::CatchupArgs,
+    },
+    /// Appends and reads at the same time.
+    Mixed {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: workloads::MixedArgs,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let (common, run): (Common, workloads::Workload) = match cli.cmd {
+            Cmd::Append { common, args } => (common, workloads::Workload::Append(args)),
+            Cmd::Read { common, args } => (common, workloads::Workload::Read(args)),
+            Cmd::Subscribe { common, args } => (common, workloads::Workload::Subscribe(args)),
+            Cmd::Catchup { common, args } => (common, workloads::Workload::Catchup(args)),
+            Cmd::Mixed { common, args } => (common, workloads::Workload::Mixed(args)),
+        };
+        let spawned = match &common.spawn_server {
+            Some(bin) => Some(server::Spawned::start(bin).await?),
+            None => None,
+        };
+        let addr = spawned.as_ref().map(|s| s.url.clone()).unwrap_or_else(|| common.addr.clone());
+        let channels = workloads::connect(&addr, common.connections).await?;
+        let probe = spawned.as_ref().map(|s| server::Probe::start(s.pid));
+        let mut rep = workloads::run(run, &channels).await?;
+        if let Some(p) = probe {
+            rep.server = Some(p.finish());
+        }
+        if common.json {
+            println!("{}", serde_json::to_string_pretty(&rep)?);
+        } else {
+            rep.print_table();
+        }
+        if let Some(s) = spawned {
+            s.stop().await?;
+        }
+        Ok(())
+    })
+}

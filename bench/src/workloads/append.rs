@@ -1,0 +1,157 @@
+//! Append workloads: concurrent clients appending, optionally with exact
+//! expected revisions (each client owns its streams, so there are no
+//! conflicts), and a mixed append + read load.
+
+use super::{client, event, finish};
+use crate::report::{new_hist, Latency, Report};
+use anyhow::Result;
+use clap::Args;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strata_proto::v1::append_request::ExpectedRevision;
+use strata_proto::v1::{read_request, AppendRequest, Direction, Empty, ReadRequest};
+use tokio::sync::Mutex;
+use tonic::transport::Channel;
+
+#[derive(Args, Debug, Clone, serde::Serialize)]
+pub struct AppendArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Events per append request.
+    #[arg(long, default_value_t = 1)]
+    pub events_per_append: usize,
+    /// Bytes of data per event.
+    #[arg(long, default_value_t = 1024)]
+    pub event_size: usize,
+    /// Streams per client.
+    #[arg(long, default_value_t = 16)]
+    pub streams_per_client: usize,
+    /// `any` or `exact`.
+    #[arg(long, default_value = "any")]
+    pub expected: String,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+}
+
+pub async fn run(a: AppendArgs, channels: &[Channel]) -> Result<Report> {
+    let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
+    let hist = Arc::new(Mutex::new(new_hist()));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..a.clients {
+        let mut cl = client(channels, c);
+        let (a, hist) = (a.clone(), hist.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut h = new_hist();
+            let mut revs: Vec<Option<u64>> = vec![None; a.streams_per_client];
+            let (mut events, mut reqs, mut errors) = (0u64, 0u64, 0u64);
+            let mut i = 0usize;
+            while Instant::now() < deadline {
+                let k = i % a.streams_per_client;
+                i += 1;
+                let expected = if a.expected == "exact" {
+                    Some(match revs[k] {
+                        None => ExpectedRevision::NoStream(Empty {}),
+                        Some(r) => ExpectedRevision::Exact(r),
+                    })
+                } else {
+                    Some(ExpectedRevision::Any(Empty {}))
+                };
+                let req = AppendRequest {
+                    stream: format!("bench-{c}-{k}"),
+                    expected_revision: expected,
+                    events: (0..a.events_per_append).map(|_| event(a.event_size, c as u8)).collect(),
+                };
+                let t = Instant::now();
+                match cl.append(req).await {
+                    Ok(r) => {
+                        let _ = h.record(t.elapsed().as_micros() as u64);
+                        revs[k] = Some(r.into_inner().last_revision);
+                        events += a.events_per_append as u64;
+                        reqs += 1;
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            hist.lock().await.add(&h).ok();
+            (events, reqs, errors)
+        }));
+    }
+    let mut r = Report { workload: "append".into(), params: serde_json::to_value(&a)?, ..Default::default() };
+    for t in tasks {
+        let (e, q, x) = t.await?;
+        r.events += e;
+        r.requests += q;
+        r.errors += x;
+    }
+    r.seconds = start.elapsed().as_secs_f64();
+    r.latency = Some(Latency::from_hist(&*hist.lock().await));
+    Ok(finish(r, a.event_size))
+}
+
+#[derive(Args, Debug, Clone, serde::Serialize)]
+pub struct MixedArgs {
+    /// Appending clients.
+    #[arg(long, default_value_t = 32)]
+    pub writers: usize,
+    /// Reading clients (each reads the last 100 events of a stream, backwards).
+    #[arg(long, default_value_t = 32)]
+    pub readers: usize,
+    /// Bytes per event.
+    #[arg(long, default_value_t = 1024)]
+    pub event_size: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+}
+
+pub async fn run_mixed(a: MixedArgs, channels: &[Channel]) -> Result<Report> {
+    let wargs = AppendArgs {
+        clients: a.writers,
+        events_per_append: 1,
+        event_size: a.event_size,
+        streams_per_client: 4,
+        expected: "any".into(),
+        duration: a.duration,
+    };
+    let chans = channels.to_vec();
+    let writers = tokio::spawn(async move { run(wargs, &chans).await });
+    let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
+    let mut readers = Vec::new();
+    for c in 0..a.readers {
+        let mut cl = client(channels, c + a.writers);
+        let writers = a.writers;
+        readers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            let mut i = 0usize;
+            while Instant::now() < deadline {
+                let req = ReadRequest {
+                    stream: format!("bench-{}-{}", (c + i) % writers.max(1), i % 4),
+                    direction: Direction::Backwards as i32,
+                    from: Some(read_request::From::End(Empty {})),
+                    max_count: 100,
+                    filter: None,
+                };
+                i += 1;
+                if let Ok(resp) = cl.read(req).await {
+                    let mut s = resp.into_inner();
+                    while let Ok(Some(page)) = s.message().await {
+                        n += page.events.len() as u64;
+                    }
+                }
+            }
+            n
+        }));
+    }
+    let mut r = writers.await??;
+    let mut read_events = 0;
+    for t in readers {
+        read_events += t.await?;
+    }
+    r.workload = "mixed".into();
+    r.params = serde_json::to_value(&a)?;
+    r.notes.push(format!("readers read {read_events} events ({:.0} events/s)", read_events as f64 / r.seconds));
+    Ok(r)
+}

@@ -1,0 +1,87 @@
+//! The workloads. Each one drives the server through the generated
+//! `strata.v1` client and returns a [`Report`].
+
+mod append;
+mod read;
+mod subscribe;
+
+pub use append::{AppendArgs, MixedArgs};
+pub use read::ReadArgs;
+pub use subscribe::{CatchupArgs, SubscribeArgs};
+
+use crate::report::Report;
+use anyhow::Result;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use strata_proto::v1::streams_client::StreamsClient;
+use strata_proto::v1::ProposedEvent;
+use tonic::transport::{Channel, Endpoint};
+
+/// Largest message either side may send, in bytes (the server's append limit + slack).
+const MAX_MESSAGE_BYTES: usize = 17 * 1024 * 1024;
+
+pub enum Workload {
+    Append(AppendArgs),
+    Read(ReadArgs),
+    Subscribe(SubscribeArgs),
+    Catchup(CatchupArgs),
+    Mixed(MixedArgs),
+}
+
+pub async fn connect(addr: &str, n: usize) -> Result<Vec<Channel>> {
+    let mut v = Vec::new();
+    for _ in 0..n.max(1) {
+        let ch = Endpoint::from_shared(addr.to_owned())?
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .initial_connection_window_size(Some(8 * 1024 * 1024))
+            .initial_stream_window_size(Some(4 * 1024 * 1024))
+            .connect()
+            .await?;
+        v.push(ch);
+    }
+    Ok(v)
+}
+
+pub fn client(channels: &[Channel], i: usize) -> StreamsClient<Channel> {
+    StreamsClient::new(channels[i % channels.len()].clone())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+pub async fn run(w: Workload, channels: &[Channel]) -> Result<Report> {
+    match w {
+        Workload::Append(a) => append::run(a, channels).await,
+        Workload::Read(a) => read::run(a, channels).await,
+        Workload::Subscribe(a) => subscribe::run_live(a, channels).await,
+        Workload::Catchup(a) => subscribe::run_catchup(a, channels).await,
+        Workload::Mixed(a) => append::run_mixed(a, channels).await,
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A unique event id without a syscall per event: a random run prefix
+/// (one v4 UUID per process) plus a counter.
+pub fn next_id() -> String {
+    static PREFIX: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    let p = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u128() & !(u64::MAX as u128));
+    uuid::Uuid::from_u128(p | NEXT_ID.fetch_add(1, Ordering::Relaxed) as u128).to_string()
+}
+
+pub fn event(size: usize, fill: u8) -> ProposedEvent {
+    ProposedEvent {
+        id: next_id(),
+        r#type: "BenchEvent".into(),
+        content_type: "application/octet-stream".into(),
+        data: vec![fill; size],
+        metadata: Vec::new(),
+    }
+}
+
+pub fn finish(mut r: Report, bytes_per_event: usize) -> Report {
+    r.events_per_s = r.events as f64 / r.seconds;
+    r.requests_per_s = r.requests as f64 / r.seconds;
+    r.mb_per_s = r.events_per_s * bytes_per_event as f64 / 1e6;
+    r
+}
