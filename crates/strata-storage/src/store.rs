@@ -280,8 +280,7 @@ impl Store {
         let file = OpenOptions::new().read(true).write(true).open(&active_path)?;
         let writer = Writer {
             shared: shared.clone(),
-            file: Arc::new(file),
-            sync_tx: None,
+            file,
             seg_base: active_base,
             seg_len: rec.active_len,
             segment_max_bytes: opts.segment_max_bytes,

@@ -51,7 +51,6 @@ impl Tail {
     }
 
     /// First position held, or the next position to come when empty.
-    #[cfg(test)]
     pub(crate) fn first(&self) -> Position {
         self.first
     }

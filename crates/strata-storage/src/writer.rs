@@ -76,83 +76,9 @@ enum Plan {
     Dedupe(Vec<AppendResult>),
 }
 
-/// A written group waiting for its `fdatasync`.
-pub(crate) struct SyncJob {
-    file: Arc<File>,
-    head: Position,
-    seg_base: Position,
-    seg_len: u64,
-    events: u64,
-    transactions: u64,
-    entries: Vec<(Position, TailEntry)>,
-    replies: Vec<(Reply, Result<Vec<AppendResult>>)>,
-}
-
-/// The syncer loop: makes written groups durable, then publishes them to
-/// readers (tail, head) and replies. Several queued groups share one flush.
-pub(crate) fn run_syncer(shared: Arc<Shared>, rx: Receiver<SyncJob>) {
-    use std::sync::atomic::Ordering::Relaxed;
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while let Ok(j) = rx.try_recv() {
-            jobs.push(j);
-        }
-        let poisoned = shared.poison.lock().unwrap().clone();
-        let failure = match poisoned {
-            Some(why) => Some(why),
-            None => {
-                let t0 = std::time::Instant::now();
-                let r = jobs.last().expect("non-empty").file.sync_data();
-                shared.counters.sync_nanos.fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
-                r.err().map(|e| {
-                    let why = format!("fdatasync failed: {e}");
-                    tracing::error!(error = %why, "store poisoned: refusing further writes until restart");
-                    *shared.poison.lock().unwrap() = Some(why.clone());
-                    why
-                })
-            }
-        };
-        if let Some(why) = failure {
-            for job in jobs {
-                for (reply, _) in job.replies {
-                    reply(Err(Error::Poisoned(why.clone())));
-                }
-            }
-            shared.notifier.wake_all();
-            continue;
-        }
-        shared.counters.groups.fetch_add(1, Relaxed);
-        let last = jobs.last().expect("non-empty");
-        let committed = Committed { head: last.head, seg_base: last.seg_base, seg_len: last.seg_len };
-        {
-            let mut tail = shared.tail.write().unwrap();
-            for job in &mut jobs {
-                for (pos, e) in job.entries.drain(..) {
-                    tail.push(pos, e);
-                }
-            }
-        }
-        for job in &jobs {
-            shared.counters.events.fetch_add(job.events, Relaxed);
-            shared.counters.transactions.fetch_add(job.transactions, Relaxed);
-        }
-        shared.notifier.publish(committed);
-        {
-            let _g = shared.index_signal.lock().unwrap();
-            shared.index_cv.notify_all();
-        }
-        for job in jobs {
-            for (reply, result) in job.replies {
-                reply(result);
-            }
-        }
-    }
-}
-
 pub(crate) struct Writer {
     pub shared: Arc<Shared>,
-    pub file: Arc<File>,
-    pub sync_tx: Option<std::sync::mpsc::SyncSender<SyncJob>>,
+    pub file: File,
     pub seg_base: Position,
     pub seg_len: u64,
     pub segment_max_bytes: u64,
@@ -179,13 +105,6 @@ struct Pending {
 impl Writer {
     /// The writer loop; returns when every sender is gone.
     pub(crate) fn run(mut self, rx: Receiver<Request>) {
-        let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel(1);
-        self.sync_tx = Some(sync_tx);
-        let sh = self.shared.clone();
-        let mut syncer = std::thread::Builder::new().name("strata-syncer".into()).spawn(move || run_syncer(sh, sync_rx)).ok();
-        if syncer.is_none() {
-            self.poison("could not start the syncer thread".into());
-        }
         let mut queue: VecDeque<Request> = VecDeque::new();
         while let Ok(first) = rx.recv() {
             queue.push_back(first);
@@ -202,11 +121,6 @@ impl Writer {
             while !queue.is_empty() {
                 self.commit_some(&mut queue);
             }
-        }
-        // Let the syncer finish what was written, then stop.
-        self.sync_tx.take();
-        if let Some(h) = syncer.take() {
-            let _ = h.join();
         }
         let _ = self.file.sync_all();
     }
@@ -231,10 +145,8 @@ impl Writer {
         }
     }
 
-    /// Plans requests from the front of the queue, as many as fit the active
-    /// segment, writes them with one `pwrite`, and hands them to the syncer.
-    /// While the syncer runs `fdatasync` for one group the writer prepares
-    /// and writes the next, so CPU work overlaps the disk's flush.
+    /// Plans and commits requests from the front of the queue, as many as fit
+    /// the active segment, with one write and one fdatasync.
     fn commit_some(&mut self, queue: &mut VecDeque<Request>) {
         if let Some(why) = self.poisoned() {
             for r in queue.drain(..) {
@@ -264,73 +176,57 @@ impl Writer {
                 }
             }
         }
-        if self.buf.is_empty() {
-            for (reply, result) in p.replies {
-                reply(result);
+        if !self.buf.is_empty() {
+            let t0 = std::time::Instant::now();
+            let synced = self.write_and_sync();
+            let c = &self.shared.counters;
+            c.sync_nanos.fetch_add(t0.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = synced {
+                for (reply, _) in p.replies {
+                    reply(Err(match &e {
+                        Error::DiskFull(m) => Error::DiskFull(m.clone()),
+                        Error::Poisoned(m) => Error::Poisoned(m.clone()),
+                        other => Error::Poisoned(other.to_string()),
+                    }));
+                }
+                return;
             }
-        } else if let Err(e) = self.write() {
-            for (reply, _) in p.replies {
-                reply(Err(match &e {
-                    Error::DiskFull(m) => Error::DiskFull(m.clone()),
-                    Error::Poisoned(m) => Error::Poisoned(m.clone()),
-                    other => Error::Poisoned(other.to_string()),
-                }));
-            }
-        } else {
-            // Written, not yet durable. The writer's own view (heads, ids)
-            // moves on now; readers and callers wait for the syncer. If the
-            // flush fails the store is poisoned, so nothing planned on top
-            // of this group can be acknowledged either.
-            let idle = self.shared.notifier.head() == self.head;
-            let transactions = p.replies.iter().filter(|(_, r)| r.as_ref().is_ok_and(|v| v.iter().all(|a| !a.deduplicated))).count();
-            let job = SyncJob {
-                file: self.file.clone(),
-                head: next_pos - 1,
-                seg_base: self.seg_base,
-                seg_len: self.seg_len + self.buf.len() as u64,
-                events: next_pos - 1 - self.head,
-                transactions: transactions as u64,
-                entries: p.entries,
-                replies: p.replies,
-            };
+            c.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            c.events.fetch_add(next_pos - 1 - self.head, std::sync::atomic::Ordering::Relaxed);
+            c.transactions.fetch_add(p.replies.iter().filter(|(_, r)| r.as_ref().is_ok_and(|v| v.iter().all(|a| !a.deduplicated))).count() as u64, std::sync::atomic::Ordering::Relaxed);
             self.head = next_pos - 1;
             self.last_ts = ts;
             self.seg_len += self.buf.len() as u64;
+            {
+                let mut tail = self.shared.tail.write().unwrap();
+                for (pos, e) in p.entries {
+                    tail.push(pos, e);
+                }
+            }
             for (id, pos) in p.ids {
                 self.dedupe.insert(id, pos);
             }
-            // The cache may only forget streams when nothing is in flight:
-            // tail and sled do not know unflushed groups yet.
-            if idle && self.heads.len() + p.heads.len() > HEAD_CACHE_STREAMS {
+            if self.heads.len() + p.heads.len() > HEAD_CACHE_STREAMS {
                 self.heads.clear();
             }
             self.heads.extend(p.heads);
-            if let Some(tx) = &self.sync_tx {
-                if let Err(e) = tx.send(job) {
-                    for (reply, _) in e.0.replies {
-                        reply(Err(Error::Closed));
-                    }
-                }
+            self.shared.notifier.publish(Committed { head: self.head, seg_base: self.seg_base, seg_len: self.seg_len });
+            {
+                let _g = self.shared.index_signal.lock().unwrap();
+                self.shared.index_cv.notify_all();
             }
+        }
+        for (reply, result) in p.replies {
+            reply(result);
         }
         if need_roll {
-            self.wait_synced();
-            if self.poisoned().is_none() {
-                if let Err(e) = self.roll() {
-                    self.poison(format!("could not create a new segment: {e}"));
-                }
+            if let Err(e) = self.roll() {
+                self.poison(format!("could not create a new segment: {e}"));
             }
         }
     }
 
-    /// Blocks until every written group is durable (or the store is poisoned).
-    fn wait_synced(&self) {
-        while self.head > 0 && self.shared.notifier.head() < self.head && self.poisoned().is_none() {
-            self.shared.notifier.wait_beyond(self.head - 1, Duration::from_millis(10));
-        }
-    }
-
-    fn write(&mut self) -> Result<()> {
+    fn write_and_sync(&mut self) -> Result<()> {
         if let Err(e) = self.file.write_all_at(&self.buf, self.seg_len) {
             let full = matches!(e.raw_os_error(), Some(28) | Some(122)); // ENOSPC, EDQUOT
             // Put the file back as it was; if that works, nothing was lost and
@@ -344,6 +240,11 @@ impl Writer {
             self.poison(why.clone());
             return Err(Error::Poisoned(why));
         }
+        if let Err(e) = self.file.sync_data() {
+            let why = format!("fdatasync failed: {e}");
+            self.poison(why.clone());
+            return Err(Error::Poisoned(why));
+        }
         Ok(())
     }
 
@@ -352,7 +253,7 @@ impl Writer {
         let dir = self.shared.log_dir.clone();
         let file = create_segment(&dir, base)?;
         self.shared.segments.push(Segment::open(base, segment_path(&dir, base))?);
-        self.file = Arc::new(file);
+        self.file = file;
         self.seg_base = base;
         self.seg_len = FIRST_RECORD_OFFSET;
         self.shared.notifier.publish(Committed { head: self.head, seg_base: base, seg_len: self.seg_len });
@@ -398,10 +299,6 @@ impl Writer {
             };
             let conflict = || Error::WrongExpectedRevision { stream: a.stream.clone(), expected: a.expected, actual };
             // Idempotency: is this a retry of something already committed?
-            if !ok {
-                // Idempotency checks read committed events: let in-flight groups land.
-                self.wait_synced();
-            }
             let retry = match a.expected {
                 ExpectedRevision::Exact(r) if !ok => self.committed_at(a, r + 1)?,
                 ExpectedRevision::NoStream if !ok => self.committed_at(a, 0)?,
@@ -475,9 +372,6 @@ impl Writer {
         let partial = || Error::PartialDuplicate { stream: a.stream.clone(), event_id: found[0].0 };
         if found.len() != a.events.len() {
             return Err(partial());
-        }
-        if found.iter().any(|(_, pos)| *pos > self.shared.notifier.head()) {
-            self.wait_synced();
         }
         let log = self.reader();
         let mut pr = PointReader::new(&log);
