@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the Python example against a running Strata server.
+#
+#   STRATA_ADDR  host:port of the server (default 127.0.0.1:2113)
+#   VENV         virtualenv to create/use (default .venv at the repo root)
+#
+# Creates the venv if needed, installs the pinned grpcio/grpcio-tools,
+# generates Python stubs from proto/ into docs/examples/python/gen/
+# (gitignored), then runs example.py. Exits non-zero if anything fails.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../../.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+export STRATA_ADDR="${STRATA_ADDR:-127.0.0.1:2113}"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "creating venv at $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
+
+GEN="$HERE/gen"
+rm -rf "$GEN"
+mkdir -p "$GEN"
+"$VENV/bin/python" -m grpc_tools.protoc \
+  -I "$ROOT/proto" \
+  --python_out="$GEN" \
+  --grpc_python_out="$GEN" \
+  "$ROOT/proto/strata/v1/streams.proto"
+
+echo "running example.py against $STRATA_ADDR"
+exec "$VENV/bin/python" "$HERE/example.py"
