@@ -70,10 +70,13 @@ async fn malformed_requests_are_refused_with_the_right_code() {
     let mut oversize = raw_event("Big", &vec![0u8; 1024 * 1024]);
     oversize.metadata = vec![1];
     let too_many: Vec<_> = (0..10_001).map(|_| ev()).collect();
-    // 17 events of 1 MiB each: every one within the event limit, together over 16 MiB.
-    let too_big: Vec<_> = (0..17)
+    // 16.5 MiB in events of at most 1 MiB: every one within the event limit,
+    // together over the 16 MiB append limit (but under the server's 17 MiB
+    // gRPC message limit, so the append limit itself is what refuses it).
+    let mut too_big: Vec<_> = (0..16)
         .map(|_| raw_event("Big", &vec![7u8; 1024 * 1024]))
         .collect();
+    too_big.push(raw_event("Big", &vec![7u8; 512 * 1024]));
     use pb::read_request::From as RF;
     use pb::subscribe_request::From as SF;
 
