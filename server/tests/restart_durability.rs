@@ -155,7 +155,7 @@ async fn sigterm_exits_cleanly_and_keeps_data() {
         .append("t", ExpectedRevision::NoStream, events("E", "t", 5))
         .await
         .unwrap();
-    let status = server.terminate();
+    let status = server.terminate().await;
     assert!(
         status.success(),
         "SIGTERM exit status {status:?}\n{}",
@@ -180,7 +180,7 @@ async fn sigterm_exits_cleanly_and_keeps_data() {
         c.server_info().await.unwrap().head_position,
         r.last_position
     );
-    let status = server.terminate();
+    let status = server.terminate().await;
     assert!(status.success(), "second SIGTERM exit status {status:?}");
 }
 

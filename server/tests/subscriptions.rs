@@ -365,8 +365,8 @@ async fn stress_concurrent_writers_and_random_subscribers() {
     let server = Server::start();
     let c = server.client().await;
     const WRITERS: usize = 4;
-    const APPENDS: usize = 40;
-    const SUBSCRIBERS: usize = 10;
+    const APPENDS: usize = 100;
+    const SUBSCRIBERS: usize = 16;
 
     // Each writer: a seeded plan of (stream, type, batch size).
     let plans: Vec<Vec<(String, &'static str, usize)>> = (0..WRITERS)
@@ -620,7 +620,7 @@ async fn subscriptions_resume_across_restarts_without_gap_or_duplicate() {
         .await
         .unwrap();
         if graceful {
-            let st = server.terminate();
+            let st = server.terminate().await;
             assert!(
                 st.success(),
                 "SIGTERM with open subscriptions: {st:?}\n{}",

@@ -78,6 +78,14 @@ impl Server {
     }
 
     fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn() {
+            panic!("{e}");
+        }
+    }
+
+    /// Starts the server; `Err` (with its stderr) if it exits or stays
+    /// silent instead of reporting its address.
+    fn try_spawn(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "server already running");
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).expect("log file");
@@ -111,16 +119,17 @@ impl Server {
             Err(e) => {
                 let _ = child.kill();
                 let status = child.wait();
-                panic!(
+                return Err(format!(
                     "strata did not report its address ({e}); exit: {status:?}\nstderr:\n{}",
                     std::fs::read_to_string(self.log_path(self.starts)).unwrap_or_default()
-                );
+                ));
             }
         };
         self.addr = addr
             .parse()
             .unwrap_or_else(|e| panic!("bad listening address {addr:?}: {e}"));
         self.child = Some(child);
+        Ok(())
     }
 
     /// A client with a retry policy patient enough to ride out a restart.
@@ -156,8 +165,9 @@ impl Server {
             .max_encoding_message_size(64 << 20)
     }
 
-    /// Sends SIGTERM and waits for the exit.
-    pub fn terminate(&mut self) -> ExitStatus {
+    /// Sends SIGTERM and waits for the exit. Async, so that the test's
+    /// clients keep running (and can answer the server's GOAWAY) meanwhile.
+    pub async fn terminate(&mut self) -> ExitStatus {
         let pid = self.pid();
         let st = Command::new("kill")
             .arg("-TERM")
@@ -165,17 +175,6 @@ impl Server {
             .status()
             .expect("run kill");
         assert!(st.success(), "kill -TERM {pid} failed");
-        self.wait_exit()
-    }
-
-    /// Sends SIGKILL and waits for the exit.
-    pub fn kill(&mut self) {
-        let mut child = self.child.take().expect("server is running");
-        child.kill().expect("SIGKILL");
-        child.wait().expect("wait");
-    }
-
-    fn wait_exit(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("server is running");
         let deadline = Instant::now() + EXIT_TIMEOUT;
         loop {
@@ -185,18 +184,28 @@ impl Server {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!(
-                    "strata did not exit within {EXIT_TIMEOUT:?}\n{}",
-                    self.logs()
-                );
+                panic!("strata did not exit within {EXIT_TIMEOUT:?}\n{}", self.logs());
             }
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Sends SIGKILL and waits for the exit.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("server is running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("wait");
     }
 
     /// Starts the server again on the same data directory and address.
     pub fn restart(&mut self) {
         self.spawn();
+    }
+
+    /// Like [`Server::restart`], but returns the failure (with stderr)
+    /// instead of panicking when the server does not come up.
+    pub fn try_restart(&mut self) -> Result<(), String> {
+        self.try_spawn()
     }
 
     /// Runs another `strata` command (e.g. `verify`) on this data dir.
