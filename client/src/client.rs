@@ -94,7 +94,9 @@ impl RetryPolicy {
 
     /// The delay before retry number `retry` (1-based).
     pub fn backoff(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         self.initial_backoff
             .checked_mul(factor)
             .unwrap_or(self.max_backoff)
@@ -366,14 +368,22 @@ impl Client {
             .map(|a| (a.stream.clone(), a.expected))
             .collect();
         let request = pb::AppendMultiRequest {
-            appends: appends.into_iter().map(convert::stream_append_to_pb).collect(),
+            appends: appends
+                .into_iter()
+                .map(convert::stream_append_to_pb)
+                .collect(),
         };
         self.unary(|mut c| {
             let request = request.clone();
             async move { c.append_multi(request).await }
         })
         .await
-        .map(|r| r.results.into_iter().map(convert::append_result_from_pb).collect())
+        .map(|r| {
+            r.results
+                .into_iter()
+                .map(convert::append_result_from_pb)
+                .collect()
+        })
         .map_err(|s| {
             error::from_status(s, &|name| {
                 expected.iter().find(|(n, _)| n == name).map(|(_, e)| *e)
@@ -589,11 +599,7 @@ impl Client {
         stream: impl Into<String>,
         from: SubscribeFrom,
     ) -> impl Stream<Item = Result<SubscriptionItem>> + Unpin + Send + 'static {
-        subscribe(
-            self.clone(),
-            SubTarget::Stream(stream.into()),
-            from,
-        )
+        subscribe(self.clone(), SubTarget::Stream(stream.into()), from)
     }
 
     /// Subscribes to the global log (`$all`), optionally filtered, from
@@ -852,7 +858,9 @@ impl SubState {
                     Some(Err(e)) => return Err(e),
                 }
             }
-            SubTarget::All { .. } => SubscribeFrom::After(self.client.server_info().await?.head_position),
+            SubTarget::All { .. } => {
+                SubscribeFrom::After(self.client.server_info().await?.head_position)
+            }
         };
         Ok(())
     }
@@ -947,7 +955,9 @@ impl SubState {
                 }
                 // A subscription never ends on its own: the server went away.
                 Ok(None) => {
-                    if let Some(e) = self.fail(Status::unavailable("subscription ended by the server")) {
+                    if let Some(e) =
+                        self.fail(Status::unavailable("subscription ended by the server"))
+                    {
                         return Some(Err(e));
                     }
                 }

@@ -154,7 +154,12 @@ pub(crate) fn is_retryable_status(status: &tonic::Status) -> bool {
 
 /// Parses `strata-actual-revision` (decimal or `no-stream`).
 pub(crate) fn parse_actual_revision(status: &tonic::Status) -> Option<CurrentRevision> {
-    let v = status.metadata().get(ACTUAL_REVISION_KEY)?.to_str().ok()?.trim();
+    let v = status
+        .metadata()
+        .get(ACTUAL_REVISION_KEY)?
+        .to_str()
+        .ok()?
+        .trim();
     if v == "no-stream" {
         Some(CurrentRevision::NoStream)
     } else {

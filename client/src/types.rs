@@ -190,7 +190,11 @@ pub struct StreamAppend {
 
 impl StreamAppend {
     /// Builds one part of a transaction.
-    pub fn new(stream: impl Into<String>, expected: ExpectedRevision, events: Vec<EventData>) -> Self {
+    pub fn new(
+        stream: impl Into<String>,
+        expected: ExpectedRevision,
+        events: Vec<EventData>,
+    ) -> Self {
         Self {
             stream: stream.into(),
             expected,
@@ -393,7 +397,10 @@ impl Filter {
     pub fn matches(&self, stream: &str, event_type: &str) -> bool {
         (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
             && (self.stream_prefixes.is_empty()
-                || self.stream_prefixes.iter().any(|p| stream.starts_with(p.as_str())))
+                || self
+                    .stream_prefixes
+                    .iter()
+                    .any(|p| stream.starts_with(p.as_str())))
     }
 }
 

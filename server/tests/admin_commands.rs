@@ -140,7 +140,9 @@ async fn verify_reports_corruption() {
         Ok(()) => {
             let c = server.client().await;
             let head = c.server_info().await.map(|i| i.head_position);
-            format!("restart opened the dir and serves head position {head:?} (35 were acknowledged)")
+            format!(
+                "restart opened the dir and serves head position {head:?} (35 were acknowledged)"
+            )
         }
     };
     assert_eq!(

@@ -184,7 +184,10 @@ impl Server {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("strata did not exit within {EXIT_TIMEOUT:?}\n{}", self.logs());
+                panic!(
+                    "strata did not exit within {EXIT_TIMEOUT:?}\n{}",
+                    self.logs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
