@@ -16,8 +16,8 @@ mod status;
 
 use clap::{Args, Parser, Subcommand};
 use config::{FileConfig, ServeOverrides};
-use std::net::SocketAddr;
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
