@@ -23,7 +23,9 @@
 //! position examined, which is the log head at that moment); for filtered
 //! `$all` subscriptions, a `Checkpoint` whenever at least
 //! `checkpoint_interval` events were scanned since the last one, even if
-//! none matched.
+//! none matched. Checkpoints are sent between storage pages, and one page
+//! may scan up to `MAX_SCAN_EVENTS_PER_READ` records, so a checkpoint can
+//! cover more than the interval (its position is the furthest examined).
 //!
 //! A subscription ends when the client goes away (a send fails or the
 //! channel closes), on a storage error (sent as the final status), or when
