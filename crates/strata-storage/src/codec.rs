@@ -17,12 +17,15 @@
 //!     28    8 revision          stream revision (>= 0)
 //!     36    8 created_micros    unix microseconds, i64, non-decreasing along the log
 //!     44   16 event_id          UUID, RFC 4122 byte order
-//!     60    2 stream_len        u16
-//!     62    1 type_len          u8
-//!     63    1 content_type_len  u8
-//!     64    4 data_len          u32
-//!     68    4 metadata_len      u32
-//!     72    . stream | type | content_type | data | metadata   (UTF-8 / raw bytes)
+//!     60    8 commit_first      position of the first record of the group commit that wrote this one
+//!     68    8 prev_segment      first position of the segment holding the stream's previous event, 0 if none
+//!     76    4 prev_offset       byte offset of that event in its segment
+//!     80    2 stream_len        u16
+//!     82    1 type_len          u8
+//!     83    1 content_type_len  u8
+//!     84    4 data_len          u32
+//!     88    4 metadata_len      u32
+//!     92    . stream | type | content_type | data | metadata   (UTF-8 / raw bytes)
 //! len-4     4 record_len        trailer, equal to the header's, for backward scans
 //!
 //! Segment header (32 bytes, at offset 0 of every segment file)
@@ -36,12 +39,17 @@
 //!
 //! A transaction of N events is N consecutive records with `batch_index`
 //! 0..N and the same `batch_count`; recovery keeps all of them or none.
+//! `prev_segment`/`prev_offset` chain each stream's events backwards, so the
+//! index needs only every 64th revision of a stream (see `index.rs`).
+//! `commit_first` lets recovery tell a torn last write (never acknowledged)
+//! from damage to acknowledged data: a later group can only have been
+//! written after the earlier one's fdatasync returned.
 
 use crate::types::{Position, RecordedEvent, Revision};
 use uuid::Uuid;
 
 /// Bytes before the variable part of a record.
-pub const RECORD_HEADER_BYTES: usize = 72;
+pub const RECORD_HEADER_BYTES: usize = 92;
 /// Bytes of the trailing length.
 pub const RECORD_TRAILER_BYTES: usize = 4;
 /// Smallest possible record.
@@ -86,6 +94,10 @@ pub struct RecordView<'a> {
     pub created_micros: i64,
     /// Event id.
     pub id: Uuid,
+    /// First position of the group commit that wrote this record.
+    pub commit_first: Position,
+    /// Where the stream's previous event is, if any: (segment, offset).
+    pub prev: Option<(Position, u32)>,
     /// Stream name.
     pub stream: &'a str,
     /// Event type.
@@ -130,6 +142,10 @@ pub struct RecordFields<'a> {
     pub created_micros: i64,
     /// Event id.
     pub id: Uuid,
+    /// First position of the group commit that writes this record.
+    pub commit_first: Position,
+    /// Where the stream's previous event is, if any: (segment, offset).
+    pub prev: Option<(Position, u32)>,
     /// Stream name (at most `u16::MAX` bytes).
     pub stream: &'a str,
     /// Event type (at most 255 bytes).
@@ -164,6 +180,10 @@ pub fn encode_record(r: &RecordFields<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(&r.revision.to_le_bytes());
     out.extend_from_slice(&r.created_micros.to_le_bytes());
     out.extend_from_slice(r.id.as_bytes());
+    out.extend_from_slice(&r.commit_first.to_le_bytes());
+    let (pseg, poff) = r.prev.unwrap_or((0, 0));
+    out.extend_from_slice(&pseg.to_le_bytes());
+    out.extend_from_slice(&poff.to_le_bytes());
     out.extend_from_slice(&(r.stream.len() as u16).to_le_bytes());
     out.push(r.event_type.len() as u8);
     out.push(r.content_type.len() as u8);
@@ -243,11 +263,17 @@ pub fn decode_record(buf: &[u8]) -> Result<RecordView<'_>, DecodeError> {
     let created_micros = u64_at(rec, 36) as i64;
     let mut id = [0u8; 16];
     id.copy_from_slice(&rec[44..60]);
-    let stream_len = u16_at(rec, 60) as usize;
-    let type_len = rec[62] as usize;
-    let ct_len = rec[63] as usize;
-    let data_len = u32_at(rec, 64) as usize;
-    let meta_len = u32_at(rec, 68) as usize;
+    let commit_first = u64_at(rec, 60);
+    if commit_first == 0 || commit_first > position {
+        return Err(DecodeError::Invalid("bad commit position"));
+    }
+    let pseg = u64_at(rec, 68);
+    let prev = (pseg != 0).then(|| (pseg, u32_at(rec, 76)));
+    let stream_len = u16_at(rec, 80) as usize;
+    let type_len = rec[82] as usize;
+    let ct_len = rec[83] as usize;
+    let data_len = u32_at(rec, 84) as usize;
+    let meta_len = u32_at(rec, 88) as usize;
     let var = stream_len
         .checked_add(type_len)
         .and_then(|v| v.checked_add(ct_len))
@@ -275,6 +301,8 @@ pub fn decode_record(buf: &[u8]) -> Result<RecordView<'_>, DecodeError> {
         revision,
         created_micros,
         id: Uuid::from_bytes(id),
+        commit_first,
+        prev,
         stream,
         event_type,
         content_type,
@@ -328,6 +356,8 @@ mod tests {
             revision: rev,
             created_micros: ts,
             id: Uuid::from_u128(pos as u128 * 7919),
+            commit_first: pos,
+            prev: (pos > 1).then_some((1, 32)),
             stream,
             event_type: ty,
             content_type: "application/json",

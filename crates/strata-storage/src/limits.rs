@@ -31,6 +31,15 @@ pub const DEFAULT_DEDUPE_WINDOW_EVENTS: usize = 262_144;
 pub const MAX_UNINDEXED_EVENTS: usize = 1_000_000;
 /// Events the indexer writes to sled in one batch.
 pub const INDEX_BATCH_EVENTS: usize = 16_384;
+/// The indexer waits for at least this many events (or [`INDEX_LINGER`])
+/// before writing a batch to sled.
+pub const INDEX_MIN_BATCH_EVENTS: usize = 4_096;
+/// How long the indexer lets a small batch build up.
+pub const INDEX_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+/// The index keeps the location of every revision of a stream that is a
+/// multiple of this; revisions between are reached through each record's
+/// link to the stream's previous event (at most this many hops).
+pub const STREAM_SPARSE_INTERVAL_REVISIONS: u64 = 64;
 /// Every this many global positions the index keeps a position → location
 /// entry ("sparse index"), as Kafka's offset index does.
 pub const SPARSE_INDEX_INTERVAL_EVENTS: u64 = 64;

@@ -56,16 +56,26 @@ impl Notifier {
         *self.state.lock().unwrap()
     }
 
-    pub(crate) fn publish(&self, c: Committed) {
-        {
-            let mut s = self.state.lock().unwrap();
-            *s = c;
-            self.head.store(c.head, Ordering::Release);
-        }
+    /// Makes `c` the committed end readers see (without waking anyone).
+    pub(crate) fn set(&self, c: Committed) {
+        let mut s = self.state.lock().unwrap();
+        *s = c;
+        self.head.store(c.head, Ordering::Release);
+    }
+
+    /// Wakes waiters and runs listeners with the current head.
+    pub(crate) fn notify(&self) {
+        let head = self.head();
         self.cv.notify_all();
         for l in self.listeners.read().unwrap().iter() {
-            l(c.head);
+            l(head);
         }
+    }
+
+    /// `set` then `notify`.
+    pub(crate) fn publish(&self, c: Committed) {
+        self.set(c);
+        self.notify();
     }
 
     /// Blocks until the head is beyond `pos` or the timeout passes; returns the head.

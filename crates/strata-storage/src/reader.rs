@@ -9,7 +9,7 @@ use crate::codec::{decode_record, DecodeError, RecordView, MIN_RECORD_BYTES};
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::limits::MAX_APPEND_BYTES;
-use crate::notify::Committed;
+use crate::notify::{Committed, Notifier};
 use crate::segment::{Segment, Segments, FIRST_RECORD_OFFSET};
 use crate::tail::{Loc, Tail};
 use crate::types::Position;
@@ -20,6 +20,8 @@ use std::sync::{Arc, RwLock};
 const SCAN_CHUNK_BYTES: usize = 512 * 1024;
 /// Bytes read for a single random record (more is read if it is larger).
 const POINT_READ_BYTES: usize = 4 * 1024;
+/// Bytes read before a record when walking a stream's chain backwards.
+const READ_BEHIND_BYTES: usize = 32 * 1024;
 /// Bytes read ahead when point reads turn out to be sequential.
 const READ_AHEAD_BYTES: usize = 256 * 1024;
 
@@ -27,11 +29,14 @@ fn corrupt(seg: &Segment, offset: u64, reason: impl Into<String>) -> Error {
     Error::Corrupt { file: seg.path.clone(), offset, reason: reason.into() }
 }
 
-/// A read view over the log, bounded by one committed snapshot.
+/// A read view over the log. Scans stop at the head of one committed
+/// snapshot; byte limits follow the live committed end, which only grows
+/// (locations found in the tail or sled may be newer than the snapshot).
 pub(crate) struct LogReader<'a> {
     pub segments: &'a Segments,
     pub index: &'a Index,
     pub tail: &'a RwLock<Tail>,
+    pub notifier: &'a Notifier,
     pub committed: Committed,
 }
 
@@ -44,11 +49,12 @@ impl<'a> LogReader<'a> {
         })
     }
 
-    /// How far readers may read in `seg`.
+    /// How far readers may read in `seg`: durable bytes only.
     fn limit(&self, seg: &Segment) -> Result<u64> {
         use std::cmp::Ordering::*;
-        Ok(match seg.base.cmp(&self.committed.seg_base) {
-            Equal => self.committed.seg_len,
+        let live = self.notifier.committed();
+        Ok(match seg.base.cmp(&live.seg_base) {
+            Equal => live.seg_len,
             Less => seg.len()?,
             Greater => FIRST_RECORD_OFFSET,
         })
@@ -216,8 +222,18 @@ impl<'r, 'a> PointReader<'r, 'a> {
         PointReader { log, seg: None, buf: Vec::new(), buf_start: 0, last_end: u64::MAX }
     }
 
-    /// Calls `f` with the record at `loc`.
+    /// Calls `f` with the record at `loc`, reading ahead of it on a miss.
     pub(crate) fn with_record<T>(&mut self, loc: Loc, f: impl FnOnce(&RecordView<'_>) -> T) -> Result<T> {
+        self.read(loc, false, f)
+    }
+
+    /// Like [`Self::with_record`], but on a miss reads the bytes *before*
+    /// `loc` too, for walking a stream's chain of previous events.
+    pub(crate) fn with_record_backwards<T>(&mut self, loc: Loc, f: impl FnOnce(&RecordView<'_>) -> T) -> Result<T> {
+        self.read(loc, true, f)
+    }
+
+    fn read<T>(&mut self, loc: Loc, backwards: bool, f: impl FnOnce(&RecordView<'_>) -> T) -> Result<T> {
         let off = loc.offset as u64;
         let same_seg = self.seg.as_ref().is_some_and(|s| s.base == loc.seg);
         if !same_seg {
@@ -240,13 +256,18 @@ impl<'r, 'a> PointReader<'r, 'a> {
             return Err(corrupt(&seg, off, "location beyond the committed end"));
         }
         let mut want = if sequential { READ_AHEAD_BYTES } else { POINT_READ_BYTES };
+        // Walking backwards, the next record wanted lies before this one.
+        let behind = if backwards { (off - FIRST_RECORD_OFFSET).min(READ_BEHIND_BYTES as u64) } else { 0 };
         loop {
             let len = want.min((limit - off) as usize);
-            self.buf.resize(len, 0);
-            let n = seg.read_at(&mut self.buf, off)?;
+            self.buf.resize(behind as usize + len, 0);
+            let n = seg.read_at(&mut self.buf, off - behind)?;
             self.buf.truncate(n);
-            self.buf_start = off;
-            match decode_record(&self.buf) {
+            self.buf_start = off - behind;
+            if n < behind as usize {
+                return Err(corrupt(&seg, off, "segment shorter than expected"));
+            }
+            match decode_record(&self.buf[behind as usize..]) {
                 Ok(v) => {
                     self.last_end = off + v.len as u64;
                     return Ok(f(&v));

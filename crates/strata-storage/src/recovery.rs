@@ -8,7 +8,7 @@
 //! A bad region larger than one group commit could have written cannot be a
 //! torn write: that is corruption, and opening fails with a clear error.
 
-use crate::codec::{decode_record, decode_segment_header, DecodeError, SEGMENT_HEADER_BYTES};
+use crate::codec::{decode_record, decode_segment_header, peek_len, DecodeError, KIND_EVENT, MIN_RECORD_BYTES, SEGMENT_HEADER_BYTES};
 use crate::error::{Error, Result};
 use crate::limits::{MAX_APPEND_BYTES, MAX_GROUP_COMMIT_BYTES};
 use crate::segment::{create_segment, fsync_dir, list_segments, FIRST_RECORD_OFFSET};
@@ -132,6 +132,42 @@ pub(crate) fn scan_segment(path: &Path, base: Position, progress: &mut dyn FnMut
     }
 }
 
+/// Whether the bad region after `scan.valid_end` can be a torn write.
+///
+/// Only the last group commit can be torn, and a group is written only after
+/// the previous one's `fdatasync` returned. So if any intact record after
+/// the bad spot was written by a *later* group than the one the bad spot
+/// belongs to (its `commit_first` is past the first missing position), the
+/// bad spot was already durable — and acknowledged: that is corruption.
+/// The region must also be no larger than one group commit can write.
+pub(crate) fn is_torn_tail(path: &Path, scan: &SegmentScan) -> Result<bool> {
+    use std::os::unix::fs::FileExt;
+    if scan.problem.is_none() {
+        return Ok(true);
+    }
+    let rest = scan.file_len.saturating_sub(scan.valid_end);
+    if scan.valid_end < FIRST_RECORD_OFFSET || rest > MAX_TORN_TAIL_BYTES {
+        return Ok(false);
+    }
+    let first_missing = scan.last_position + 1;
+    let mut buf = vec![0u8; rest as usize];
+    File::open(path)?.read_exact_at(&mut buf, scan.valid_end)?;
+    for i in 1..buf.len() {
+        let b = &buf[i..];
+        // Cheap filters before the CRC: a plausible length and kind.
+        let Some(len) = peek_len(b) else { break };
+        if len < MIN_RECORD_BYTES || len > b.len() || b.get(8) != Some(&KIND_EVENT) {
+            continue;
+        }
+        if let Ok(v) = decode_record(b) {
+            if v.commit_first > first_missing {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// Reads the last record of a sealed segment via its trailer: (position, created).
 fn last_record_of_sealed(path: &Path) -> Result<Option<(Position, i64)>> {
     use std::os::unix::fs::FileExt;
@@ -229,11 +265,14 @@ pub(crate) fn recover(log_dir: &Path) -> Result<Recovered> {
             let scan = scan_segment(path, *base, &mut |_| {})?;
             if let Some((offset, reason)) = &scan.problem {
                 let cut = scan.file_len - scan.valid_end;
-                if scan.valid_end < FIRST_RECORD_OFFSET || cut > MAX_TORN_TAIL_BYTES {
+                if !is_torn_tail(path, &scan)? {
                     return Err(Error::Corrupt {
                         file: path.clone(),
                         offset: *offset,
-                        reason: format!("{reason}; {cut} bytes follow, more than a torn write can leave, so this is corruption, not a torn tail"),
+                        reason: format!(
+                            "{reason}; acknowledged data follows it ({cut} bytes, written by later group commits), \
+                             so this is corruption, not a torn tail; run `strata verify`"
+                        ),
                     });
                 }
                 tracing::warn!(

@@ -134,30 +134,60 @@ pub struct WriterStats {
 
 impl Shared {
     pub(crate) fn reader(&self) -> LogReader<'_> {
-        LogReader { segments: &self.segments, index: &self.index, tail: &self.tail, committed: self.notifier.committed() }
+        LogReader {
+            segments: &self.segments,
+            index: &self.index,
+            tail: &self.tail,
+            notifier: &self.notifier,
+            committed: self.notifier.committed(),
+        }
     }
 
-    /// Last revision and position of a stream (tail first, then sled: the
-    /// indexer writes sled before pruning the tail, so this never misses).
-    pub(crate) fn stream_head(&self, stream: &str) -> Result<Option<(Revision, Position)>> {
-        if let Some(h) = self.tail.read().unwrap().stream_head(stream) {
+    /// Last revision, position and location of a stream (tail first, then
+    /// sled: the indexer writes sled before pruning the tail, so this never
+    /// misses a committed event).
+    pub(crate) fn stream_head(&self, stream: &str) -> Result<Option<(Revision, Position, Loc)>> {
+        if let Some(h) = self.tail.read().unwrap().stream_head(stream, Position::MAX) {
             return Ok(Some(h));
         }
         Ok(self.index.stream_head(stream)?)
     }
 
-    /// Locations of revisions `from..=to` of a stream, ascending.
-    pub(crate) fn stream_locs(&self, stream: &str, from: Revision, to: Revision) -> Result<Vec<(Revision, Position, Loc)>> {
+    /// Locations of revisions `from..=to` of a stream, ascending; revisions
+    /// past the stream's end are left out.
+    ///
+    /// Recent revisions come from the tail. Older ones: start at the nearest
+    /// point at or above `to` that is known exactly — a sparse revision in
+    /// sled (every [`STREAM_SPARSE_INTERVAL_REVISIONS`]th) or the stream's
+    /// head — and follow each record's link to the stream's previous event.
+    pub(crate) fn stream_locs(&self, log: &LogReader<'_>, stream: &str, from: Revision, to: Revision) -> Result<Vec<(Revision, Position, Loc)>> {
+        let mut out = Vec::new();
+        self.walk_stream(log, stream, from, to, |rev, pos, loc, _| out.push((rev, pos, loc)))?;
+        Ok(out)
+    }
+
+    /// Calls `f` for revisions `from..=to` of a stream in ascending order
+    /// with (revision, position, location, the event if the walk read it).
+    pub(crate) fn walk_stream(
+        &self,
+        log: &LogReader<'_>,
+        stream: &str,
+        from: Revision,
+        to: Revision,
+        mut f: impl FnMut(Revision, Position, Loc, Option<RecordedEvent>),
+    ) -> Result<()> {
+        let Some((last, last_pos, last_loc)) = self.stream_head(stream)? else { return Ok(()) };
+        let to = to.min(last);
         if from > to {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        // Tail first (see `stream_head`), then sled for what precedes it.
-        let (tail_first, mut from_tail) = {
+        // Tail first (see `stream_head`).
+        let (tail_first, from_tail) = {
             let tail = self.tail.read().unwrap();
             let first = tail.stream_first_rev(stream);
             let mut v = Vec::new();
-            if let Some(f) = first {
-                for rev in from.max(f)..=to {
+            if let Some(fr) = first {
+                for rev in from.max(fr)..=to {
                     match tail.stream_rev(stream, rev) {
                         Some((p, l)) => v.push((rev, p, l)),
                         None => break,
@@ -166,14 +196,57 @@ impl Shared {
             }
             (first, v)
         };
-        let sled_to = match tail_first {
-            Some(f) if f <= from => return Ok(from_tail),
-            Some(f) => (f - 1).min(to),
+        let upper = match tail_first {
+            Some(fr) if fr <= from => {
+                for (r, p, l) in from_tail {
+                    f(r, p, l, None);
+                }
+                return Ok(());
+            }
+            Some(fr) => (fr - 1).min(to),
             None => to,
         };
-        let mut out = self.index.stream_revs(stream, from, sled_to, false, usize::MAX)?;
-        out.append(&mut from_tail);
-        Ok(out)
+        // The nearest exactly known revision at or above `upper`.
+        let sparse = upper.div_ceil(STREAM_SPARSE_INTERVAL_REVISIONS) * STREAM_SPARSE_INTERVAL_REVISIONS;
+        let mut start = (last, last_pos, last_loc);
+        if sparse < last {
+            let hit = match self.tail.read().unwrap().stream_rev(stream, sparse) {
+                Some((p, l)) => Some((p, l)),
+                None => self.index.stream_sparse_rev(stream, sparse)?,
+            };
+            if let Some((p, l)) = hit {
+                start = (sparse, p, l);
+            }
+        }
+        // Walk back from `start` to `from`, keeping what is in range.
+        let mut found: Vec<(Revision, Position, Loc, RecordedEvent)> = Vec::new();
+        let mut pr = PointReader::new(log);
+        let mut loc = start.2;
+        let mut rev = start.0;
+        loop {
+            let prev = pr.with_record_backwards(loc, |v| -> Result<Option<(Position, u32)>> {
+                check_record(v, stream, rev, v.position)?;
+                if rev <= upper {
+                    found.push((rev, v.position, loc, v.to_event()));
+                }
+                Ok(v.prev)
+            })??;
+            if rev <= from {
+                break;
+            }
+            let Some((seg, offset)) = prev else {
+                return Err(missing(rev - 1));
+            };
+            loc = Loc { seg, offset };
+            rev -= 1;
+        }
+        for (r, p, l, e) in found.into_iter().rev() {
+            f(r, p, l, Some(e));
+        }
+        for (r, p, l) in from_tail {
+            f(r, p, l, None);
+        }
+        Ok(())
     }
 }
 
@@ -376,7 +449,7 @@ impl Store {
     /// The stream's state: its last revision, or no stream.
     pub fn stream_revision(&self, stream: &str) -> Result<CurrentRevision> {
         Ok(match self.inner.shared.stream_head(stream)? {
-            Some((r, _)) => CurrentRevision::Current(r),
+            Some((r, _, _)) => CurrentRevision::Current(r),
             None => CurrentRevision::NoStream,
         })
     }
@@ -386,7 +459,7 @@ impl Store {
     pub fn read_stream(&self, stream: &str, from: StreamFrom, direction: Direction, max_count: usize) -> Result<Vec<RecordedEvent>> {
         validate_stream_name(stream)?;
         let sh = &self.inner.shared;
-        let Some((last, _)) = sh.stream_head(stream)? else {
+        let Some((last, _, _)) = sh.stream_head(stream)? else {
             return Err(Error::StreamNotFound(stream.to_owned()));
         };
         if max_count == 0 {
@@ -414,16 +487,27 @@ impl Store {
                 (start.saturating_sub(span), start)
             }
         };
-        let mut locs = sh.stream_locs(stream, lo, hi)?;
-        if direction == Direction::Backwards {
-            locs.reverse();
-        }
         let log = sh.reader();
         let mut pr = PointReader::new(&log);
-        let mut out = Vec::with_capacity(locs.len());
-        for (rev, pos, loc) in locs {
-            let ev = pr.with_record(loc, |v| check_record(v, stream, rev, pos).map(|_| v.to_event()))??;
-            out.push(ev);
+        let mut out = Vec::with_capacity((hi - lo + 1).min(4096) as usize);
+        let mut err = None;
+        sh.walk_stream(&log, stream, lo, hi, |rev, pos, loc, ev| {
+            if err.is_some() {
+                return;
+            }
+            match ev {
+                Some(e) => out.push(e),
+                None => match pr.with_record(loc, |v| check_record(v, stream, rev, pos).map(|_| v.to_event())) {
+                    Ok(Ok(e)) => out.push(e),
+                    Ok(Err(e)) | Err(e) => err = Some(e),
+                },
+            }
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if direction == Direction::Backwards {
+            out.reverse();
         }
         Ok(out)
     }
@@ -516,12 +600,12 @@ impl Store {
     pub fn stream_revision_at_or_after(&self, stream: &str, micros: i64) -> Result<Option<Revision>> {
         validate_stream_name(stream)?;
         let sh = &self.inner.shared;
-        let Some((last, _)) = sh.stream_head(stream)? else {
+        let Some((last, _, _)) = sh.stream_head(stream)? else {
             return Err(Error::StreamNotFound(stream.to_owned()));
         };
         let log = sh.reader();
         let ts_of = |rev: Revision| -> Result<i64> {
-            let l = sh.stream_locs(stream, rev, rev)?;
+            let l = sh.stream_locs(&log, stream, rev, rev)?;
             let (_, _, loc) = l.first().copied().ok_or_else(|| missing(rev))?;
             PointReader::new(&log).with_record(loc, |v| v.created_micros)
         };
@@ -731,7 +815,12 @@ fn catch_up_index(sh: &Shared, indexed: Position) -> Result<()> {
 fn run_indexer(sh: &Shared) {
     loop {
         let from = sh.indexed.load(Ordering::Acquire) + 1;
-        let batch = sh.tail.read().unwrap().slice(from, INDEX_BATCH_EVENTS);
+        let mut batch = sh.tail.read().unwrap().slice(from, INDEX_BATCH_EVENTS);
+        if !batch.is_empty() && batch.len() < INDEX_MIN_BATCH_EVENTS && !sh.index_signal.lock().unwrap().shutdown {
+            // Let a batch build up: sled's per-batch cost dominates small batches.
+            std::thread::sleep(INDEX_LINGER);
+            batch = sh.tail.read().unwrap().slice(from, INDEX_BATCH_EVENTS);
+        }
         if batch.is_empty() {
             let g = sh.index_signal.lock().unwrap();
             if g.shutdown {

@@ -51,6 +51,7 @@ impl Tail {
     }
 
     /// First position held, or the next position to come when empty.
+    #[cfg(test)]
     pub(crate) fn first(&self) -> Position {
         self.first
     }
@@ -99,11 +100,16 @@ impl Tail {
     }
 
 
-    /// Last revision and position of a stream, if it has events in the tail.
-    pub(crate) fn stream_head(&self, stream: &str) -> Option<(Revision, Position)> {
+    /// Last revision, position and location of a stream among its events
+    /// in the tail at or before position `bound`.
+    pub(crate) fn stream_head(&self, stream: &str, bound: Position) -> Option<(Revision, Position, Loc)> {
         let s = self.streams.get(stream)?;
-        let (pos, _) = *s.revs.back()?;
-        Some((s.first_rev + s.revs.len() as u64 - 1, pos))
+        let i = s.revs.partition_point(|(p, _)| *p <= bound);
+        if i == 0 {
+            return None;
+        }
+        let (pos, loc) = s.revs[i - 1];
+        Some((s.first_rev + i as u64 - 1, pos, loc))
     }
 
     /// First revision of the stream held here.
@@ -144,12 +150,14 @@ mod tests {
         t.push(10, e("a", 0));
         t.push(11, e("b", 5));
         t.push(12, e("a", 1));
-        assert_eq!(t.stream_head("a"), Some((1, 12)));
+        assert_eq!(t.stream_head("a", 99).map(|h| (h.0, h.1)), Some((1, 12)));
+        assert_eq!(t.stream_head("a", 11).map(|h| (h.0, h.1)), Some((0, 10)));
         assert_eq!(t.stream_rev("b", 5).unwrap().0, 11);
         t.prune_through(11);
         assert_eq!(t.first(), 12);
-        assert_eq!(t.stream_head("b"), None);
-        assert_eq!(t.stream_head("a"), Some((1, 12)));
+        assert_eq!(t.stream_head("b", 99), None);
+        assert_eq!(t.stream_head("a", 99).map(|h| (h.0, h.1)), Some((1, 12)));
+        assert_eq!(t.stream_head("a", 11), None);
         assert_eq!(t.stream_rev("a", 0), None);
         t.prune_through(12);
         assert_eq!(t.len(), 0);

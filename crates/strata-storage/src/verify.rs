@@ -4,7 +4,7 @@
 //! show as an unfinished tail).
 
 use crate::error::Result;
-use crate::recovery::{scan_segment, MAX_TORN_TAIL_BYTES};
+use crate::recovery::{is_torn_tail, scan_segment};
 use crate::segment::{list_segments, LOG_DIR};
 use crate::types::Position;
 use std::path::{Path, PathBuf};
@@ -74,10 +74,10 @@ pub fn verify(data_dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Ver
         if scan.records > 0 {
             report.last_position = scan.last_position;
         }
-        if let Some((offset, reason)) = scan.problem {
+        if let Some((offset, reason)) = scan.problem.clone() {
             let rest = scan.file_len - scan.valid_end;
             let is_last = i + 1 == n;
-            if is_last && scan.valid_end > 0 && rest <= MAX_TORN_TAIL_BYTES {
+            if is_last && is_torn_tail(path, &scan)? {
                 report.torn_tail_bytes = rest;
             } else {
                 report.problems.push(VerifyProblem { file: path.clone(), offset, reason });

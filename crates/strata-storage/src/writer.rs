@@ -71,7 +71,7 @@ impl DedupeWindow {
 
 enum Plan {
     /// Write these; first revision per append.
-    Write(Vec<Revision>),
+    Write(Vec<(Revision, Option<Loc>)>),
     /// Already committed: the original results.
     Dedupe(Vec<AppendResult>),
 }
@@ -84,7 +84,7 @@ pub(crate) struct Writer {
     pub segment_max_bytes: u64,
     pub head: Position,
     pub last_ts: i64,
-    pub heads: HashMap<String, (Revision, Position)>,
+    pub heads: HashMap<String, (Revision, Position, Loc)>,
     pub dedupe: DedupeWindow,
     pub buf: Vec<u8>,
 }
@@ -96,7 +96,7 @@ fn now_micros() -> i64 {
 /// Group-local state: what the requests planned so far in this group change.
 #[derive(Default)]
 struct Pending {
-    heads: HashMap<String, (Revision, Position)>,
+    heads: HashMap<String, (Revision, Position, Loc)>,
     ids: HashMap<Uuid, Position>,
     entries: Vec<(Position, TailEntry)>,
     replies: Vec<(Reply, Result<Vec<AppendResult>>)>,
@@ -197,6 +197,10 @@ impl Writer {
             self.head = next_pos - 1;
             self.last_ts = ts;
             self.seg_len += self.buf.len() as u64;
+            // Order matters: the committed end first (so nothing in the tail
+            // or sled is ever past it), then the tail, then wake-ups (so a
+            // woken subscriber finds the events in the tail).
+            self.shared.notifier.set(Committed { head: self.head, seg_base: self.seg_base, seg_len: self.seg_len });
             {
                 let mut tail = self.shared.tail.write().unwrap();
                 for (pos, e) in p.entries {
@@ -210,7 +214,7 @@ impl Writer {
                 self.heads.clear();
             }
             self.heads.extend(p.heads);
-            self.shared.notifier.publish(Committed { head: self.head, seg_base: self.seg_base, seg_len: self.seg_len });
+            self.shared.notifier.notify();
             {
                 let _g = self.shared.index_signal.lock().unwrap();
                 self.shared.index_cv.notify_all();
@@ -262,17 +266,14 @@ impl Writer {
     }
 
     /// Current head of a stream, as of this group so far.
-    fn current(&mut self, stream: &str, p: &Pending) -> Result<Option<(Revision, Position)>> {
+    fn current(&mut self, stream: &str, p: &Pending) -> Result<Option<(Revision, Position, Loc)>> {
         if let Some(h) = p.heads.get(stream) {
             return Ok(Some(*h));
         }
         if let Some(h) = self.heads.get(stream) {
             return Ok(Some(*h));
         }
-        let h = match self.shared.tail.read().unwrap().stream_head(stream) {
-            Some(h) => Some(h),
-            None => self.shared.index.stream_head(stream)?,
-        };
+        let h = self.shared.stream_head(stream)?;
         if let Some(h) = h {
             if self.heads.len() >= HEAD_CACHE_STREAMS {
                 self.heads.clear();
@@ -288,7 +289,7 @@ impl Writer {
         for a in appends {
             let cur = self.current(&a.stream, p)?;
             let actual = match cur {
-                Some((r, _)) => CurrentRevision::Current(r),
+                Some((r, _, _)) => CurrentRevision::Current(r),
                 None => CurrentRevision::NoStream,
             };
             let ok = match a.expected {
@@ -307,7 +308,7 @@ impl Writer {
             };
             match retry {
                 Some(res) => dedupes.push(res),
-                None if ok => first_revs.push(cur.map(|c| c.0 + 1).unwrap_or(0)),
+                None if ok => first_revs.push((cur.map(|c| c.0 + 1).unwrap_or(0), cur.map(|c| c.2))),
                 None => return Err(conflict()),
             }
         }
@@ -322,19 +323,15 @@ impl Writer {
     }
 
     fn reader(&self) -> LogReader<'_> {
-        LogReader {
-            segments: &self.shared.segments,
-            index: &self.shared.index,
-            tail: &self.shared.tail,
-            committed: self.shared.notifier.committed(),
-        }
+        self.shared.reader()
     }
 
     /// If the events of `a` are already the stream's events from revision
     /// `first` on (ids equal, in order), the original result.
     fn committed_at(&self, a: &StreamAppend, first: Revision) -> Result<Option<AppendResult>> {
         let last = first + a.events.len() as u64 - 1;
-        let locs = self.shared.stream_locs(&a.stream, first, last)?;
+        let log = self.reader();
+        let locs = self.shared.stream_locs(&log, &a.stream, first, last)?;
         if locs.len() != a.events.len() {
             return Ok(None);
         }
@@ -397,7 +394,7 @@ impl Writer {
     fn encode(
         &mut self,
         appends: &[StreamAppend],
-        first_revs: &[Revision],
+        first_revs: &[(Revision, Option<Loc>)],
         next_pos: &mut Position,
         ts: i64,
         p: &mut Pending,
@@ -405,13 +402,16 @@ impl Writer {
         let count: usize = appends.iter().map(|a| a.events.len()).sum();
         let mut index = 0u32;
         let mut results = Vec::with_capacity(appends.len());
-        for (a, &first_rev) in appends.iter().zip(first_revs) {
+        let commit_first = self.head + 1;
+        for (a, &(first_rev, prev_loc)) in appends.iter().zip(first_revs) {
             let stream: Arc<str> = Arc::from(a.stream.as_str());
             let first_pos = *next_pos;
+            let mut prev = prev_loc;
             for (i, e) in a.events.iter().enumerate() {
                 let pos = *next_pos;
                 let rev = first_rev + i as u64;
                 let offset = self.seg_len + self.buf.len() as u64;
+                let loc = Loc { seg: self.seg_base, offset: offset as u32 };
                 encode_record(
                     &RecordFields {
                         batch_index: index,
@@ -420,6 +420,8 @@ impl Writer {
                         revision: rev,
                         created_micros: ts,
                         id: e.id,
+                        commit_first,
+                        prev: prev.map(|l| (l.seg, l.offset)),
                         stream: &a.stream,
                         event_type: &e.event_type,
                         content_type: &e.content_type,
@@ -433,16 +435,17 @@ impl Writer {
                     TailEntry {
                         stream: stream.clone(),
                         revision: rev,
-                        loc: Loc { seg: self.seg_base, offset: offset as u32 },
+                        loc,
                         created_micros: ts,
                     },
                 ));
+                prev = Some(loc);
                 p.ids.insert(e.id, pos);
                 index += 1;
                 *next_pos += 1;
             }
             let last_rev = first_rev + a.events.len() as u64 - 1;
-            p.heads.insert(a.stream.clone(), (last_rev, *next_pos - 1));
+            p.heads.insert(a.stream.clone(), (last_rev, *next_pos - 1, prev.expect("at least one event")));
             results.push(AppendResult {
                 first_revision: first_rev,
                 last_revision: last_rev,

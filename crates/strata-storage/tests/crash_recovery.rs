@@ -147,3 +147,29 @@ fn corruption_before_the_tail_is_never_served_and_verify_reports_it() {
     assert_eq!(s.read_stream("blob", StreamFrom::Revision(0), Direction::Forwards, 1).unwrap()[0].data[0], 0);
     assert_eq!(s.read_stream("blob", StreamFrom::Revision(39), Direction::Forwards, 1).unwrap()[0].data[0], 39);
 }
+
+#[test]
+fn a_flipped_byte_followed_by_later_commits_is_corruption_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    for i in 0..35u64 {
+        s.append("acked", ExpectedRevision::Any, vec![ev("E", format!("{{\"i\":{i}}}").as_bytes())]).unwrap();
+    }
+    drop(s);
+    let seg = segment_files(dir.path()).pop().unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    // Flip a byte in the data of roughly the 25th record: ten acknowledged
+    // group commits follow it.
+    let at = bytes.len() * 25 / 35;
+    bytes[at] ^= 0x01;
+    std::fs::write(&seg, &bytes).unwrap();
+    let report = verify(dir.path(), &mut |_, _| {}).unwrap();
+    assert!(!report.is_ok(), "{report:?}");
+    assert_eq!(report.torn_tail_bytes, 0);
+    match Store::open(dir.path(), Options::default()) {
+        Err(Error::Corrupt { file, .. }) => assert_eq!(file, seg),
+        other => panic!("expected a corruption error, got {other:?}"),
+    }
+    // Nothing was cut: the file is as it was.
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes);
+}
