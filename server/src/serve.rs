@@ -27,9 +27,11 @@ use tonic_health::ServingStatus;
 
 /// Longest the server waits for in-flight RPCs after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Largest gRPC message accepted or sent, in bytes: the largest append plus
-/// 1 MiB of framing, so storage limits, not the transport, reject appends.
-pub const MAX_GRPC_MESSAGE_BYTES: usize = limits::MAX_APPEND_BYTES + 1024 * 1024;
+/// Largest gRPC message accepted or sent, in bytes: twice the largest
+/// append, so an oversize append up to this size gets the storage's
+/// documented RESOURCE_EXHAUSTED / `append-too-large` rather than a bare
+/// transport error; larger messages are refused by tonic itself.
+pub const MAX_GRPC_MESSAGE_BYTES: usize = 2 * limits::MAX_APPEND_BYTES;
 
 /// Opens a store, turning a held lock into a clear message.
 pub fn open_store(data_dir: &std::path::Path, opts: Options) -> anyhow::Result<Store> {

@@ -54,7 +54,9 @@ fn codec(c: &mut Criterion) {
     });
     let mut buf = Vec::new();
     encode_record(&fields, &mut buf);
-    g.bench_function("decode_1KiB", |b| b.iter(|| decode_record(&buf).unwrap().position));
+    g.bench_function("decode_1KiB", |b| {
+        b.iter(|| decode_record(&buf).unwrap().position)
+    });
     g.finish();
 }
 
@@ -62,31 +64,49 @@ fn append(c: &mut Criterion) {
     let mut g = c.benchmark_group("append");
     g.measurement_time(Duration::from_secs(4)).sample_size(10);
     for threads in [1usize, 64] {
-        for (batch, size) in [(1usize, 100usize), (1, 1024), (10, 100), (10, 1024), (100, 100), (100, 1024)] {
+        for (batch, size) in [
+            (1usize, 100usize),
+            (1, 1024),
+            (10, 100),
+            (10, 1024),
+            (100, 100),
+            (100, 1024),
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path(), Options::default()).unwrap();
             let payload: Vec<Vec<NewEvent>> = (0..threads).map(|_| events(batch, size)).collect();
             g.throughput(Throughput::Elements(batch as u64));
-            g.bench_function(BenchmarkId::new(format!("{threads}t"), format!("{batch}x{size}B")), |b| {
-                b.iter_custom(|iters| {
-                    let per_thread = iters.div_ceil(threads as u64);
-                    let start = Instant::now();
-                    std::thread::scope(|s| {
-                        for (t, template) in payload.iter().enumerate() {
-                            let store = &store;
-                            s.spawn(move || {
-                                let stream = format!("bench-{t}");
-                                for _ in 0..per_thread {
-                                    let evs = template.iter().map(|e| NewEvent { id: Uuid::new_v4(), ..e.clone() }).collect();
-                                    store.append(&stream, ExpectedRevision::Any, evs).unwrap();
-                                }
-                            });
-                        }
-                    });
-                    // Scale to the requested iteration count.
-                    start.elapsed().mul_f64(iters as f64 / (per_thread * threads as u64) as f64)
-                })
-            });
+            g.bench_function(
+                BenchmarkId::new(format!("{threads}t"), format!("{batch}x{size}B")),
+                |b| {
+                    b.iter_custom(|iters| {
+                        let per_thread = iters.div_ceil(threads as u64);
+                        let start = Instant::now();
+                        std::thread::scope(|s| {
+                            for (t, template) in payload.iter().enumerate() {
+                                let store = &store;
+                                s.spawn(move || {
+                                    let stream = format!("bench-{t}");
+                                    for _ in 0..per_thread {
+                                        let evs = template
+                                            .iter()
+                                            .map(|e| NewEvent {
+                                                id: Uuid::new_v4(),
+                                                ..e.clone()
+                                            })
+                                            .collect();
+                                        store.append(&stream, ExpectedRevision::Any, evs).unwrap();
+                                    }
+                                });
+                            }
+                        });
+                        // Scale to the requested iteration count.
+                        start
+                            .elapsed()
+                            .mul_f64(iters as f64 / (per_thread * threads as u64) as f64)
+                    })
+                },
+            );
         }
     }
     g.finish();
@@ -97,7 +117,13 @@ fn fill(store: &Store, stream_count: usize, total: usize, size: usize) {
     let mut i = 0;
     while done < total {
         let n = 100.min(total - done);
-        store.append(&format!("s-{}", i % stream_count), ExpectedRevision::Any, events(n, size)).unwrap();
+        store
+            .append(
+                &format!("s-{}", i % stream_count),
+                ExpectedRevision::Any,
+                events(n, size),
+            )
+            .unwrap();
         done += n;
         i += 1;
     }
@@ -115,24 +141,43 @@ fn read(c: &mut Criterion) {
     let mut from = 1u64;
     g.bench_function("all_256B", |b| {
         b.iter(|| {
-            let p = store.read_all(AllFrom::Position(from), Direction::Forwards, page, &Filter::default()).unwrap();
+            let p = store
+                .read_all(
+                    AllFrom::Position(from),
+                    Direction::Forwards,
+                    page,
+                    &Filter::default(),
+                )
+                .unwrap();
             from = if p.reached_end { 1 } else { p.scanned_to + 1 };
             p.events.len()
         })
     });
-    store.append("one-stream", ExpectedRevision::Any, events(10, 1024)).unwrap();
+    store
+        .append("one-stream", ExpectedRevision::Any, events(10, 1024))
+        .unwrap();
     for _ in 0..999 {
-        store.append("one-stream", ExpectedRevision::Any, events(10, 1024)).unwrap();
+        store
+            .append("one-stream", ExpectedRevision::Any, events(10, 1024))
+            .unwrap();
     }
     g.throughput(Throughput::Elements(10_000));
     g.bench_function("stream_1KiB", |b| {
-        b.iter(|| store.read_stream("one-stream", StreamFrom::Start, Direction::Forwards, 10_000).unwrap().len())
+        b.iter(|| {
+            store
+                .read_stream("one-stream", StreamFrom::Start, Direction::Forwards, 10_000)
+                .unwrap()
+                .len()
+        })
     });
     g.finish();
 }
 
 fn open(c: &mut Criterion) {
-    let n: usize = std::env::var("STRATA_BENCH_OPEN_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("STRATA_BENCH_OPEN_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path(), Options::default()).unwrap();

@@ -4,7 +4,10 @@ use std::time::{Duration, Instant};
 use strata_storage::*;
 
 fn main() {
-    let a: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().unwrap()).collect();
+    let a: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|s| s.parse().unwrap())
+        .collect();
     let (threads, batch, size, secs) = (a[0], a[1], a[2], a[3] as u64);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options::default()).unwrap();

@@ -159,13 +159,25 @@ pub struct RecordFields<'a> {
 }
 
 /// Encoded size of a record with these variable parts.
-pub fn encoded_len(stream: usize, event_type: usize, content_type: usize, data: usize, metadata: usize) -> usize {
+pub fn encoded_len(
+    stream: usize,
+    event_type: usize,
+    content_type: usize,
+    data: usize,
+    metadata: usize,
+) -> usize {
     MIN_RECORD_BYTES + stream + event_type + content_type + data + metadata
 }
 
 /// Appends the encoding of `r` to `out`. The caller has validated lengths.
 pub fn encode_record(r: &RecordFields<'_>, out: &mut Vec<u8>) {
-    let len = encoded_len(r.stream.len(), r.event_type.len(), r.content_type.len(), r.data.len(), r.metadata.len());
+    let len = encoded_len(
+        r.stream.len(),
+        r.event_type.len(),
+        r.content_type.len(),
+        r.data.len(),
+        r.metadata.len(),
+    );
     debug_assert!(len <= u32::MAX as usize);
     let start = out.len();
     out.reserve(len);
@@ -227,7 +239,9 @@ pub fn peek_len(buf: &[u8]) -> Option<usize> {
 /// Decodes the record at the start of `buf`, checking its CRC and framing.
 pub fn decode_record(buf: &[u8]) -> Result<RecordView<'_>, DecodeError> {
     if buf.len() < 8 {
-        return Err(DecodeError::Incomplete { needed: RECORD_HEADER_BYTES });
+        return Err(DecodeError::Incomplete {
+            needed: RECORD_HEADER_BYTES,
+        });
     }
     let len = u32_at(buf, 0) as usize;
     if len < MIN_RECORD_BYTES {
@@ -288,9 +302,12 @@ pub fn decode_record(buf: &[u8]) -> Result<RecordView<'_>, DecodeError> {
         at += n;
         s
     };
-    let stream = std::str::from_utf8(take(stream_len)).map_err(|_| DecodeError::Invalid("stream not UTF-8"))?;
-    let event_type = std::str::from_utf8(take(type_len)).map_err(|_| DecodeError::Invalid("type not UTF-8"))?;
-    let content_type = std::str::from_utf8(take(ct_len)).map_err(|_| DecodeError::Invalid("content type not UTF-8"))?;
+    let stream = std::str::from_utf8(take(stream_len))
+        .map_err(|_| DecodeError::Invalid("stream not UTF-8"))?;
+    let event_type =
+        std::str::from_utf8(take(type_len)).map_err(|_| DecodeError::Invalid("type not UTF-8"))?;
+    let content_type = std::str::from_utf8(take(ct_len))
+        .map_err(|_| DecodeError::Invalid("content type not UTF-8"))?;
     let data = take(data_len);
     let metadata = take(meta_len);
     Ok(RecordView {
@@ -325,7 +342,9 @@ pub fn encode_segment_header(first_position: Position) -> [u8; SEGMENT_HEADER_BY
 /// Decodes a segment header, returning its first position.
 pub fn decode_segment_header(h: &[u8]) -> Result<Position, DecodeError> {
     if h.len() < SEGMENT_HEADER_BYTES {
-        return Err(DecodeError::Incomplete { needed: SEGMENT_HEADER_BYTES });
+        return Err(DecodeError::Incomplete {
+            needed: SEGMENT_HEADER_BYTES,
+        });
     }
     if &h[0..8] != SEGMENT_MAGIC {
         return Err(DecodeError::Invalid("bad segment magic"));
@@ -348,7 +367,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn fields<'a>(stream: &'a str, ty: &'a str, data: &'a [u8], meta: &'a [u8], pos: u64, rev: u64, ts: i64) -> RecordFields<'a> {
+    fn fields<'a>(
+        stream: &'a str,
+        ty: &'a str,
+        data: &'a [u8],
+        meta: &'a [u8],
+        pos: u64,
+        rev: u64,
+        ts: i64,
+    ) -> RecordFields<'a> {
         RecordFields {
             batch_index: 0,
             batch_count: 1,

@@ -73,7 +73,13 @@ fn loc_value(pos: Position, loc: Loc) -> [u8; 20] {
 }
 
 fn parse_loc_value(v: &[u8]) -> (Position, Loc) {
-    (u64_le(v, 0), Loc { seg: u64_le(v, 8), offset: u32_le(v, 16) })
+    (
+        u64_le(v, 0),
+        Loc {
+            seg: u64_le(v, 8),
+            offset: u32_le(v, 16),
+        },
+    )
 }
 
 fn is_sparse(pos: Position, loc: Loc) -> bool {
@@ -82,7 +88,11 @@ fn is_sparse(pos: Position, loc: Loc) -> bool {
 
 impl Index {
     pub(crate) fn open(path: &Path) -> Result<Index, sled::Error> {
-        let db = sled::Config::new().path(path).cache_capacity(256 * 1024 * 1024).flush_every_ms(Some(1000)).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(256 * 1024 * 1024)
+            .flush_every_ms(Some(1000))
+            .open()?;
         Ok(Index {
             streams: db.open_tree("streams")?,
             revs: db.open_tree("revs")?,
@@ -92,7 +102,11 @@ impl Index {
     }
 
     pub(crate) fn indexed_through(&self) -> Result<Position, sled::Error> {
-        Ok(self.db.get(INDEXED_THROUGH)?.map(|v| u64_le(&v, 0)).unwrap_or(0))
+        Ok(self
+            .db
+            .get(INDEXED_THROUGH)?
+            .map(|v| u64_le(&v, 0))
+            .unwrap_or(0))
     }
 
     /// Drops everything (the log is the truth; used when the index is ahead of it).
@@ -106,13 +120,21 @@ impl Index {
     }
 
     /// Writes a batch of consecutive events ending at `through`.
-    pub(crate) fn apply(&self, entries: &[IndexEntry<'_>], through: Position) -> Result<(), sled::Error> {
+    pub(crate) fn apply(
+        &self,
+        entries: &[IndexEntry<'_>],
+        through: Position,
+    ) -> Result<(), sled::Error> {
         let mut revs = sled::Batch::default();
         let mut sparse = sled::Batch::default();
-        let mut heads: std::collections::HashMap<&str, (Revision, Position, Loc)> = std::collections::HashMap::new();
+        let mut heads: std::collections::HashMap<&str, (Revision, Position, Loc)> =
+            std::collections::HashMap::new();
         for e in entries {
             if e.revision % STREAM_SPARSE_INTERVAL_REVISIONS == 0 {
-                revs.insert(rev_key(e.stream, e.revision), &loc_value(e.position, e.loc)[..]);
+                revs.insert(
+                    rev_key(e.stream, e.revision),
+                    &loc_value(e.position, e.loc)[..],
+                );
             }
             if is_sparse(e.position, e.loc) {
                 let mut v = [0u8; 20];
@@ -133,7 +155,8 @@ impl Index {
         self.revs.apply_batch(revs)?;
         self.sparse.apply_batch(sparse)?;
         self.streams.apply_batch(streams)?;
-        self.db.insert(INDEXED_THROUGH, &through.to_le_bytes()[..])?;
+        self.db
+            .insert(INDEXED_THROUGH, &through.to_le_bytes()[..])?;
         Ok(())
     }
 
@@ -142,7 +165,10 @@ impl Index {
     }
 
     /// Last revision, position and location of a stream.
-    pub(crate) fn stream_head(&self, stream: &str) -> Result<Option<(Revision, Position, Loc)>, sled::Error> {
+    pub(crate) fn stream_head(
+        &self,
+        stream: &str,
+    ) -> Result<Option<(Revision, Position, Loc)>, sled::Error> {
         Ok(self.streams.get(stream.as_bytes())?.map(|v| {
             let (pos, loc) = parse_loc_value(&v[8..]);
             (u64_le(&v, 0), pos, loc)
@@ -151,16 +177,35 @@ impl Index {
 
     /// Position and location of a sparse revision (a multiple of
     /// [`STREAM_SPARSE_INTERVAL_REVISIONS`]) of a stream, if indexed.
-    pub(crate) fn stream_sparse_rev(&self, stream: &str, rev: Revision) -> Result<Option<(Position, Loc)>, sled::Error> {
-        Ok(self.revs.get(rev_key(stream, rev))?.map(|v| parse_loc_value(&v)))
+    pub(crate) fn stream_sparse_rev(
+        &self,
+        stream: &str,
+        rev: Revision,
+    ) -> Result<Option<(Position, Loc)>, sled::Error> {
+        Ok(self
+            .revs
+            .get(rev_key(stream, rev))?
+            .map(|v| parse_loc_value(&v)))
     }
 
     /// The sparse entry at or before `pos`: (position, location, created).
-    pub(crate) fn sparse_floor(&self, pos: Position) -> Result<Option<(Position, Loc, i64)>, sled::Error> {
-        let Some(r) = self.sparse.range(..=pos.to_be_bytes()).next_back() else { return Ok(None) };
+    pub(crate) fn sparse_floor(
+        &self,
+        pos: Position,
+    ) -> Result<Option<(Position, Loc, i64)>, sled::Error> {
+        let Some(r) = self.sparse.range(..=pos.to_be_bytes()).next_back() else {
+            return Ok(None);
+        };
         let (k, v) = r?;
         let p = u64::from_be_bytes(k[..8].try_into().expect("8 bytes"));
-        Ok(Some((p, Loc { seg: u64_le(&v, 0), offset: u32_le(&v, 8) }, u64_le(&v, 12) as i64)))
+        Ok(Some((
+            p,
+            Loc {
+                seg: u64_le(&v, 0),
+                offset: u32_le(&v, 8),
+            },
+            u64_le(&v, 12) as i64,
+        )))
     }
 
     /// Streams whose name starts with `prefix` and sorts after `after`.
@@ -171,14 +216,15 @@ impl Index {
         limit: usize,
     ) -> Result<Vec<(String, Revision, Position)>, sled::Error> {
         let mut out = Vec::new();
-        let iter: Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec), sled::Error>>> = match after {
-            Some(a) if a.as_bytes() >= prefix.as_bytes() => {
-                let mut start = a.as_bytes().to_vec();
-                start.push(0);
-                Box::new(self.streams.range(start..))
-            }
-            _ => Box::new(self.streams.range(prefix.as_bytes()..)),
-        };
+        let iter: Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec), sled::Error>>> =
+            match after {
+                Some(a) if a.as_bytes() >= prefix.as_bytes() => {
+                    let mut start = a.as_bytes().to_vec();
+                    start.push(0);
+                    Box::new(self.streams.range(start..))
+                }
+                _ => Box::new(self.streams.range(prefix.as_bytes()..)),
+            };
         for r in iter {
             let (k, v) = r?;
             if !k.starts_with(prefix.as_bytes()) {
@@ -207,7 +253,11 @@ impl Index {
     #[cfg(test)]
     pub(crate) fn dump(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
-        for (name, t) in [("streams", &self.streams), ("revs", &self.revs), ("sparse", &self.sparse)] {
+        for (name, t) in [
+            ("streams", &self.streams),
+            ("revs", &self.revs),
+            ("sparse", &self.sparse),
+        ] {
             for r in t.iter() {
                 let (k, v) = r.unwrap();
                 out.push((name.to_string(), k.to_vec(), v.to_vec()));

@@ -32,8 +32,8 @@ pub mod verify;
 mod writer;
 
 pub use error::{Error, Result};
-pub use store::{OpenReport, Options, Store, StoreStats, WriterStats, MAX_SCAN_EVENTS_PER_READ};
-pub use validate::validate_stream_name;
 pub use snapshot::Snapshot;
+pub use store::{OpenReport, Options, Store, StoreStats, WriterStats, MAX_SCAN_EVENTS_PER_READ};
 pub use types::*;
+pub use validate::validate_stream_name;
 pub use verify::{verify, VerifyReport};

@@ -34,7 +34,9 @@ pub(crate) struct Notifier {
 
 impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifier").field("head", &self.head()).finish()
+        f.debug_struct("Notifier")
+            .field("head", &self.head())
+            .finish()
     }
 }
 
@@ -81,7 +83,10 @@ impl Notifier {
     /// Blocks until the head is beyond `pos` or the timeout passes; returns the head.
     pub(crate) fn wait_beyond(&self, pos: Position, timeout: Duration) -> Position {
         let s = self.state.lock().unwrap();
-        let (s, _) = self.cv.wait_timeout_while(s, timeout, |c| c.head <= pos).unwrap();
+        let (s, _) = self
+            .cv
+            .wait_timeout_while(s, timeout, |c| c.head <= pos)
+            .unwrap();
         s.head
     }
 

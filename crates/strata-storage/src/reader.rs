@@ -26,7 +26,11 @@ const READ_BEHIND_BYTES: usize = 32 * 1024;
 const READ_AHEAD_BYTES: usize = 256 * 1024;
 
 fn corrupt(seg: &Segment, offset: u64, reason: impl Into<String>) -> Error {
-    Error::Corrupt { file: seg.path.clone(), offset, reason: reason.into() }
+    Error::Corrupt {
+        file: seg.path.clone(),
+        offset,
+        reason: reason.into(),
+    }
 }
 
 /// A read view over the log. Scans stop at the head of one committed
@@ -68,8 +72,13 @@ impl<'a> LogReader<'a> {
         if let Some(loc) = self.tail.read().unwrap().loc_of(pos) {
             return Ok(Some(loc));
         }
-        let Some(seg) = self.segments.for_position(pos) else { return Ok(None) };
-        let mut start = Loc { seg: seg.base, offset: FIRST_RECORD_OFFSET as u32 };
+        let Some(seg) = self.segments.for_position(pos) else {
+            return Ok(None);
+        };
+        let mut start = Loc {
+            seg: seg.base,
+            offset: FIRST_RECORD_OFFSET as u32,
+        };
         if let Some((p, loc, _)) = self.index.sparse_floor(pos)? {
             if p == pos {
                 return Ok(Some(loc));
@@ -107,7 +116,11 @@ impl<'a> LogReader<'a> {
                 let want = ((limit - off) as usize).min(buf.len());
                 let n = seg.read_at(&mut buf[..want], off)?;
                 if n < want {
-                    return Err(corrupt(&seg, off + n as u64, "segment shorter than committed length"));
+                    return Err(corrupt(
+                        &seg,
+                        off + n as u64,
+                        "segment shorter than committed length",
+                    ));
                 }
                 let mut i = 0;
                 while i < n {
@@ -116,7 +129,10 @@ impl<'a> LogReader<'a> {
                             if v.position > head {
                                 return Ok(());
                             }
-                            let loc = Loc { seg: seg.base, offset: (off + i as u64) as u32 };
+                            let loc = Loc {
+                                seg: seg.base,
+                                offset: (off + i as u64) as u32,
+                            };
                             if f(&v, loc).is_break() {
                                 return Ok(());
                             }
@@ -124,14 +140,20 @@ impl<'a> LogReader<'a> {
                         }
                         Err(DecodeError::Incomplete { needed }) => {
                             if off + i as u64 + needed as u64 > limit {
-                                return Err(corrupt(&seg, off + i as u64, "record runs past the committed end"));
+                                return Err(corrupt(
+                                    &seg,
+                                    off + i as u64,
+                                    "record runs past the committed end",
+                                ));
                             }
                             if needed > buf.len() {
                                 buf.resize(needed, 0);
                             }
                             break;
                         }
-                        Err(DecodeError::Invalid(r)) => return Err(corrupt(&seg, off + i as u64, r)),
+                        Err(DecodeError::Invalid(r)) => {
+                            return Err(corrupt(&seg, off + i as u64, r))
+                        }
                     }
                 }
                 off += i as u64;
@@ -168,7 +190,11 @@ impl<'a> LogReader<'a> {
                 buf.resize(len, 0);
                 let n = seg.read_at(&mut buf, start)?;
                 if n < len {
-                    return Err(corrupt(&seg, start + n as u64, "segment shorter than expected"));
+                    return Err(corrupt(
+                        &seg,
+                        start + n as u64,
+                        "segment shorter than expected",
+                    ));
                 }
                 let mut e = end;
                 while e > FIRST_RECORD_OFFSET {
@@ -177,7 +203,10 @@ impl<'a> LogReader<'a> {
                     }
                     let t = (e - start) as usize;
                     let l = u32::from_le_bytes(buf[t - 4..t].try_into().expect("4 bytes")) as u64;
-                    if l < MIN_RECORD_BYTES as u64 || l > (MAX_APPEND_BYTES + MIN_RECORD_BYTES) as u64 || e - l < FIRST_RECORD_OFFSET {
+                    if l < MIN_RECORD_BYTES as u64
+                        || l > (MAX_APPEND_BYTES + MIN_RECORD_BYTES) as u64
+                        || e - l < FIRST_RECORD_OFFSET
+                    {
                         return Err(corrupt(&seg, e - 4, "bad record trailer"));
                     }
                     if e - l < start {
@@ -185,10 +214,14 @@ impl<'a> LogReader<'a> {
                         break;
                     }
                     let r0 = (e - l - start) as usize;
-                    let v = decode_record(&buf[r0..t]).map_err(|err| corrupt(&seg, e - l, format!("{err:?}")))?;
+                    let v = decode_record(&buf[r0..t])
+                        .map_err(|err| corrupt(&seg, e - l, format!("{err:?}")))?;
                     e -= l;
                     if v.position <= self.committed.head {
-                        let loc = Loc { seg: seg.base, offset: e as u32 };
+                        let loc = Loc {
+                            seg: seg.base,
+                            offset: e as u32,
+                        };
                         if f(&v, loc).is_break() {
                             return Ok(());
                         }
@@ -219,21 +252,40 @@ pub(crate) struct PointReader<'r, 'a> {
 
 impl<'r, 'a> PointReader<'r, 'a> {
     pub(crate) fn new(log: &'r LogReader<'a>) -> Self {
-        PointReader { log, seg: None, buf: Vec::new(), buf_start: 0, last_end: u64::MAX }
+        PointReader {
+            log,
+            seg: None,
+            buf: Vec::new(),
+            buf_start: 0,
+            last_end: u64::MAX,
+        }
     }
 
     /// Calls `f` with the record at `loc`, reading ahead of it on a miss.
-    pub(crate) fn with_record<T>(&mut self, loc: Loc, f: impl FnOnce(&RecordView<'_>) -> T) -> Result<T> {
+    pub(crate) fn with_record<T>(
+        &mut self,
+        loc: Loc,
+        f: impl FnOnce(&RecordView<'_>) -> T,
+    ) -> Result<T> {
         self.read(loc, false, f)
     }
 
     /// Like [`Self::with_record`], but on a miss reads the bytes *before*
     /// `loc` too, for walking a stream's chain of previous events.
-    pub(crate) fn with_record_backwards<T>(&mut self, loc: Loc, f: impl FnOnce(&RecordView<'_>) -> T) -> Result<T> {
+    pub(crate) fn with_record_backwards<T>(
+        &mut self,
+        loc: Loc,
+        f: impl FnOnce(&RecordView<'_>) -> T,
+    ) -> Result<T> {
         self.read(loc, true, f)
     }
 
-    fn read<T>(&mut self, loc: Loc, backwards: bool, f: impl FnOnce(&RecordView<'_>) -> T) -> Result<T> {
+    fn read<T>(
+        &mut self,
+        loc: Loc,
+        backwards: bool,
+        f: impl FnOnce(&RecordView<'_>) -> T,
+    ) -> Result<T> {
         let off = loc.offset as u64;
         let same_seg = self.seg.as_ref().is_some_and(|s| s.base == loc.seg);
         if !same_seg {
@@ -243,7 +295,8 @@ impl<'r, 'a> PointReader<'r, 'a> {
         let seg = self.seg.clone().expect("set above");
         let sequential = same_seg && off == self.last_end;
         // Serve from the buffer if the whole record is in it.
-        let in_buf = same_seg && off >= self.buf_start && off < self.buf_start + self.buf.len() as u64;
+        let in_buf =
+            same_seg && off >= self.buf_start && off < self.buf_start + self.buf.len() as u64;
         if in_buf {
             let i = (off - self.buf_start) as usize;
             if let Ok(v) = decode_record(&self.buf[i..]) {
@@ -255,9 +308,17 @@ impl<'r, 'a> PointReader<'r, 'a> {
         if off >= limit {
             return Err(corrupt(&seg, off, "location beyond the committed end"));
         }
-        let mut want = if sequential { READ_AHEAD_BYTES } else { POINT_READ_BYTES };
+        let mut want = if sequential {
+            READ_AHEAD_BYTES
+        } else {
+            POINT_READ_BYTES
+        };
         // Walking backwards, the next record wanted lies before this one.
-        let behind = if backwards { (off - FIRST_RECORD_OFFSET).min(READ_BEHIND_BYTES as u64) } else { 0 };
+        let behind = if backwards {
+            (off - FIRST_RECORD_OFFSET).min(READ_BEHIND_BYTES as u64)
+        } else {
+            0
+        };
         loop {
             let len = want.min((limit - off) as usize);
             self.buf.resize(behind as usize + len, 0);
@@ -272,7 +333,11 @@ impl<'r, 'a> PointReader<'r, 'a> {
                     self.last_end = off + v.len as u64;
                     return Ok(f(&v));
                 }
-                Err(DecodeError::Incomplete { needed }) if needed > len && off + needed as u64 <= limit => want = needed,
+                Err(DecodeError::Incomplete { needed })
+                    if needed > len && off + needed as u64 <= limit =>
+                {
+                    want = needed
+                }
                 Err(e) => return Err(corrupt(&seg, off, format!("{e:?}"))),
             }
         }

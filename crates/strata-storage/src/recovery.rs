@@ -8,7 +8,10 @@
 //! A bad region larger than one group commit could have written cannot be a
 //! torn write: that is corruption, and opening fails with a clear error.
 
-use crate::codec::{decode_record, decode_segment_header, peek_len, DecodeError, KIND_EVENT, MIN_RECORD_BYTES, SEGMENT_HEADER_BYTES};
+use crate::codec::{
+    decode_record, decode_segment_header, peek_len, DecodeError, KIND_EVENT, MIN_RECORD_BYTES,
+    SEGMENT_HEADER_BYTES,
+};
 use crate::error::{Error, Result};
 use crate::limits::{MAX_APPEND_BYTES, MAX_GROUP_COMMIT_BYTES};
 use crate::segment::{create_segment, fsync_dir, list_segments, FIRST_RECORD_OFFSET};
@@ -40,11 +43,20 @@ pub(crate) struct SegmentScan {
 
 /// Scans every record of a segment, checking CRCs, position continuity and
 /// transaction completeness. `progress` gets bytes scanned so far.
-pub(crate) fn scan_segment(path: &Path, base: Position, progress: &mut dyn FnMut(u64)) -> Result<SegmentScan> {
+pub(crate) fn scan_segment(
+    path: &Path,
+    base: Position,
+    progress: &mut dyn FnMut(u64),
+) -> Result<SegmentScan> {
     let mut file = File::open(path)?;
     let file_len = file.metadata()?.len();
     let mut header = [0u8; SEGMENT_HEADER_BYTES];
-    let mut scan = SegmentScan { valid_end: 0, file_len, last_position: base - 1, ..Default::default() };
+    let mut scan = SegmentScan {
+        valid_end: 0,
+        file_len,
+        last_position: base - 1,
+        ..Default::default()
+    };
     if file.read_exact(&mut header).is_err() {
         scan.problem = Some((0, "segment shorter than its header".into()));
         return Ok(scan);
@@ -52,7 +64,10 @@ pub(crate) fn scan_segment(path: &Path, base: Position, progress: &mut dyn FnMut
     match decode_segment_header(&header) {
         Ok(b) if b == base => {}
         Ok(b) => {
-            scan.problem = Some((0, format!("header says first position {b}, file name says {base}")));
+            scan.problem = Some((
+                0,
+                format!("header says first position {b}, file name says {base}"),
+            ));
             return Ok(scan);
         }
         Err(e) => {
@@ -76,11 +91,16 @@ pub(crate) fn scan_segment(path: &Path, base: Position, progress: &mut dyn FnMut
                 Ok(v) => {
                     let at = buf_off + i as u64;
                     if v.position != next_pos {
-                        scan.problem = Some((at, format!("position {} where {} was expected", v.position, next_pos)));
+                        scan.problem = Some((
+                            at,
+                            format!("position {} where {} was expected", v.position, next_pos),
+                        ));
                         return Ok(scan);
                     }
                     let expected_index = batch.map(|(n, _)| n).unwrap_or(0);
-                    if v.batch_index != expected_index || batch.is_some_and(|(_, c)| c != v.batch_count) {
+                    if v.batch_index != expected_index
+                        || batch.is_some_and(|(_, c)| c != v.batch_count)
+                    {
                         scan.problem = Some((at, "transaction records out of order".into()));
                         return Ok(scan);
                     }
@@ -101,7 +121,10 @@ pub(crate) fn scan_segment(path: &Path, base: Position, progress: &mut dyn FnMut
                 Err(DecodeError::Incomplete { needed }) => {
                     if eof {
                         if i < have || batch.is_some() {
-                            scan.problem = Some((scan.valid_end, "incomplete record or transaction at the end".into()));
+                            scan.problem = Some((
+                                scan.valid_end,
+                                "incomplete record or transaction at the end".into(),
+                            ));
                         }
                         return Ok(scan);
                     }
@@ -176,7 +199,11 @@ fn last_record_of_sealed(path: &Path) -> Result<Option<(Position, i64)>> {
     if len == FIRST_RECORD_OFFSET {
         return Ok(None);
     }
-    let bad = |reason: &str| Error::Corrupt { file: path.to_owned(), offset: len, reason: reason.to_owned() };
+    let bad = |reason: &str| Error::Corrupt {
+        file: path.to_owned(),
+        offset: len,
+        reason: reason.to_owned(),
+    };
     if len < FIRST_RECORD_OFFSET + 4 {
         return Err(bad("sealed segment too short"));
     }
@@ -228,20 +255,30 @@ pub(crate) fn recover(log_dir: &Path) -> Result<Recovered> {
     let n = segments.len();
     for (i, (base, path)) in segments.iter().enumerate() {
         let mut header = [0u8; SEGMENT_HEADER_BYTES];
-        File::open(path)?.read_exact(&mut header).map_err(|_| Error::Corrupt {
-            file: path.clone(),
-            offset: 0,
-            reason: "segment shorter than its header".into(),
-        })?;
+        File::open(path)?
+            .read_exact(&mut header)
+            .map_err(|_| Error::Corrupt {
+                file: path.clone(),
+                offset: 0,
+                reason: "segment shorter than its header".into(),
+            })?;
         match decode_segment_header(&header) {
             Ok(b) if b == *base => {}
-            _ => return Err(Error::Corrupt { file: path.clone(), offset: 0, reason: "bad segment header".into() }),
+            _ => {
+                return Err(Error::Corrupt {
+                    file: path.clone(),
+                    offset: 0,
+                    reason: "bad segment header".into(),
+                })
+            }
         }
         if *base != prev_last + 1 {
             return Err(Error::Corrupt {
                 file: path.clone(),
                 offset: 0,
-                reason: format!("segment starts at position {base} but the previous one ends at {prev_last}"),
+                reason: format!(
+                    "segment starts at position {base} but the previous one ends at {prev_last}"
+                ),
             });
         }
         if i + 1 < n {
@@ -290,5 +327,11 @@ pub(crate) fn recover(log_dir: &Path) -> Result<Recovered> {
             (scan.last_position.max(base - 1), scan.valid_end)
         }
     };
-    Ok(Recovered { segments, head, active_len, last_created_micros: last_ts, truncated_bytes })
+    Ok(Recovered {
+        segments,
+        head,
+        active_len,
+        last_created_micros: last_ts,
+        truncated_bytes,
+    })
 }

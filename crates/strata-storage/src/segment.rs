@@ -30,7 +30,9 @@ pub(crate) fn list_segments(log_dir: &Path) -> io::Result<Vec<(Position, PathBuf
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(stem) = name.strip_suffix(SEGMENT_SUFFIX) else { continue };
+        let Some(stem) = name.strip_suffix(SEGMENT_SUFFIX) else {
+            continue;
+        };
         if stem.len() != 20 {
             continue;
         }
@@ -51,7 +53,11 @@ pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
 /// fsynced, so the segment exists after a crash. Returns it opened read-write.
 pub(crate) fn create_segment(log_dir: &Path, base: Position) -> io::Result<File> {
     let path = segment_path(log_dir, base);
-    let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
     file.write_all_at(&encode_segment_header(base), 0)?;
     file.sync_all()?;
     fsync_dir(log_dir)?;
@@ -116,7 +122,9 @@ impl Segments {
     /// The segment starting at `base`.
     pub(crate) fn by_base(&self, base: Position) -> Option<Arc<Segment>> {
         let list = self.list.read().unwrap();
-        list.binary_search_by_key(&base, |s| s.base).ok().map(|i| list[i].clone())
+        list.binary_search_by_key(&base, |s| s.base)
+            .ok()
+            .map(|i| list[i].clone())
     }
 
     /// The segment after the one starting at `base`.

@@ -88,7 +88,9 @@ fn decode(stream: &str, rev: Revision, v: &[u8]) -> std::result::Result<Snapshot
     let created = i64::from_le_bytes(take(&mut at, 8)?.try_into().expect("8 bytes"));
     let schema_version = u32_of(take(&mut at, 4)?);
     let tlen = u16::from_le_bytes(take(&mut at, 2)?.try_into().expect("2 bytes")) as usize;
-    let ty = std::str::from_utf8(take(&mut at, tlen)?).map_err(|_| "type not UTF-8")?.to_owned();
+    let ty = std::str::from_utf8(take(&mut at, tlen)?)
+        .map_err(|_| "type not UTF-8")?
+        .to_owned();
     let dlen = u32_of(take(&mut at, 4)?) as usize;
     let data = take(&mut at, dlen)?.to_vec();
     let mlen = u32_of(take(&mut at, 4)?) as usize;
@@ -96,7 +98,15 @@ fn decode(stream: &str, rev: Revision, v: &[u8]) -> std::result::Result<Snapshot
     if at != v.len() {
         return Err("trailing bytes");
     }
-    Ok(Snapshot { stream: stream.to_owned(), revision: rev, snapshot_type: ty, schema_version, data, metadata, created_micros: created })
+    Ok(Snapshot {
+        stream: stream.to_owned(),
+        revision: rev,
+        snapshot_type: ty,
+        schema_version,
+        data,
+        metadata,
+        created_micros: created,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -108,8 +118,15 @@ pub(crate) struct SnapshotStore {
 
 impl SnapshotStore {
     pub(crate) fn open(path: &Path, keep: usize) -> Result<SnapshotStore> {
-        let db = sled::Config::new().path(path).cache_capacity(64 * 1024 * 1024).open()?;
-        Ok(SnapshotStore { db, path: path.to_owned(), keep: keep.max(1) })
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()?;
+        Ok(SnapshotStore {
+            db,
+            path: path.to_owned(),
+            keep: keep.max(1),
+        })
     }
 
     /// Stores a snapshot durably and drops the oldest beyond the per-stream limit.
@@ -117,7 +134,11 @@ impl SnapshotStore {
         self.db.insert(key(&s.stream, s.revision), encode(s))?;
         let mut prefix = s.stream.as_bytes().to_vec();
         prefix.push(0);
-        let keys: Vec<sled::IVec> = self.db.scan_prefix(&prefix).keys().collect::<std::result::Result<_, _>>()?;
+        let keys: Vec<sled::IVec> = self
+            .db
+            .scan_prefix(&prefix)
+            .keys()
+            .collect::<std::result::Result<_, _>>()?;
         if keys.len() > self.keep {
             for k in &keys[..keys.len() - self.keep] {
                 self.db.remove(k)?;
@@ -128,17 +149,25 @@ impl SnapshotStore {
     }
 
     /// The newest snapshot at or before `at_or_before` (any revision if `None`).
-    pub(crate) fn get(&self, stream: &str, at_or_before: Option<Revision>) -> Result<Option<Snapshot>> {
+    pub(crate) fn get(
+        &self,
+        stream: &str,
+        at_or_before: Option<Revision>,
+    ) -> Result<Option<Snapshot>> {
         let lo = key(stream, 0);
         let hi = key(stream, at_or_before.unwrap_or(u64::MAX));
-        let Some(r) = self.db.range(lo..=hi).next_back() else { return Ok(None) };
+        let Some(r) = self.db.range(lo..=hi).next_back() else {
+            return Ok(None);
+        };
         let (k, v) = r?;
         let rev = u64::from_be_bytes(k[k.len() - 8..].try_into().expect("8 bytes"));
-        decode(stream, rev, &v).map(Some).map_err(|reason| Error::Corrupt {
-            file: self.path.clone(),
-            offset: rev,
-            reason: format!("snapshot of '{stream}' at revision {rev}: {reason}"),
-        })
+        decode(stream, rev, &v)
+            .map(Some)
+            .map_err(|reason| Error::Corrupt {
+                file: self.path.clone(),
+                offset: rev,
+                reason: format!("snapshot of '{stream}' at revision {rev}: {reason}"),
+            })
     }
 
     /// Drops every snapshot of a stream.
@@ -208,12 +237,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let st = SnapshotStore::open(dir.path(), 2).unwrap();
         for rev in [10u64, 20, 30] {
-            let s = Snapshot { stream: "a".into(), revision: rev, snapshot_type: "T".into(), schema_version: 1, data: vec![rev as u8], metadata: vec![], created_micros: 0 };
+            let s = Snapshot {
+                stream: "a".into(),
+                revision: rev,
+                snapshot_type: "T".into(),
+                schema_version: 1,
+                data: vec![rev as u8],
+                metadata: vec![],
+                created_micros: 0,
+            };
             st.save(&s).unwrap();
         }
         assert_eq!(st.get("a", None).unwrap().unwrap().revision, 30);
         assert_eq!(st.get("a", Some(25)).unwrap().unwrap().revision, 20);
-        assert!(st.get("a", Some(15)).unwrap().is_none(), "revision 10 was dropped (keep 2)");
+        assert!(
+            st.get("a", Some(15)).unwrap().is_none(),
+            "revision 10 was dropped (keep 2)"
+        );
         assert!(st.get("ab", None).unwrap().is_none());
         st.corrupt_for_test("a", 30);
         assert!(matches!(st.get("a", None), Err(Error::Corrupt { .. })));

@@ -160,9 +160,17 @@ impl Shared {
     /// point at or above `to` that is known exactly — a sparse revision in
     /// sled (every [`STREAM_SPARSE_INTERVAL_REVISIONS`]th) or the stream's
     /// head — and follow each record's link to the stream's previous event.
-    pub(crate) fn stream_locs(&self, log: &LogReader<'_>, stream: &str, from: Revision, to: Revision) -> Result<Vec<(Revision, Position, Loc)>> {
+    pub(crate) fn stream_locs(
+        &self,
+        log: &LogReader<'_>,
+        stream: &str,
+        from: Revision,
+        to: Revision,
+    ) -> Result<Vec<(Revision, Position, Loc)>> {
         let mut out = Vec::new();
-        self.walk_stream(log, stream, from, to, |rev, pos, loc, _| out.push((rev, pos, loc)))?;
+        self.walk_stream(log, stream, from, to, |rev, pos, loc, _| {
+            out.push((rev, pos, loc))
+        })?;
         Ok(out)
     }
 
@@ -176,7 +184,9 @@ impl Shared {
         to: Revision,
         mut f: impl FnMut(Revision, Position, Loc, Option<RecordedEvent>),
     ) -> Result<()> {
-        let Some((last, last_pos, last_loc)) = self.stream_head(stream)? else { return Ok(()) };
+        let Some((last, last_pos, last_loc)) = self.stream_head(stream)? else {
+            return Ok(());
+        };
         let to = to.min(last);
         if from > to {
             return Ok(());
@@ -207,7 +217,8 @@ impl Shared {
             None => to,
         };
         // The nearest exactly known revision at or above `upper`.
-        let sparse = upper.div_ceil(STREAM_SPARSE_INTERVAL_REVISIONS) * STREAM_SPARSE_INTERVAL_REVISIONS;
+        let sparse =
+            upper.div_ceil(STREAM_SPARSE_INTERVAL_REVISIONS) * STREAM_SPARSE_INTERVAL_REVISIONS;
         let mut start = (last, last_pos, last_loc);
         if sparse < last {
             let hit = match self.tail.read().unwrap().stream_rev(stream, sparse) {
@@ -224,13 +235,14 @@ impl Shared {
         let mut loc = start.2;
         let mut rev = start.0;
         loop {
-            let prev = pr.with_record_backwards(loc, |v| -> Result<Option<(Position, u32)>> {
-                check_record(v, stream, rev, v.position)?;
-                if rev <= upper {
-                    found.push((rev, v.position, loc, v.to_event()));
-                }
-                Ok(v.prev)
-            })??;
+            let prev =
+                pr.with_record_backwards(loc, |v| -> Result<Option<(Position, u32)>> {
+                    check_record(v, stream, rev, v.position)?;
+                    if rev <= upper {
+                        found.push((rev, v.position, loc, v.to_event()));
+                    }
+                    Ok(v.prev)
+                })??;
             if rev <= from {
                 break;
             }
@@ -269,13 +281,21 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("log_dir", &self.inner.shared.log_dir).field("head", &self.head()).finish()
+        f.debug_struct("Store")
+            .field("log_dir", &self.inner.shared.log_dir)
+            .field("head", &self.head())
+            .finish()
     }
 }
 
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join("LOCK");
-    let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
     match f.try_lock() {
         Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_owned())),
@@ -311,13 +331,25 @@ impl Store {
         for (base, path) in &rec.segments {
             segments.push(Segment::open(*base, path.clone())?);
         }
-        let (active_base, active_path) = rec.segments.last().cloned().expect("recovery leaves a segment");
-        let committed = Committed { head: rec.head, seg_base: active_base, seg_len: rec.active_len };
+        let (active_base, active_path) = rec
+            .segments
+            .last()
+            .cloned()
+            .expect("recovery leaves a segment");
+        let committed = Committed {
+            head: rec.head,
+            seg_base: active_base,
+            seg_len: rec.active_len,
+        };
 
         let index = Index::open(&dir.join("index"))?;
         let mut indexed = index.indexed_through()?;
         if indexed > rec.head {
-            tracing::warn!(indexed, head = rec.head, "index is ahead of the log; rebuilding it");
+            tracing::warn!(
+                indexed,
+                head = rec.head,
+                "index is ahead of the log; rebuilding it"
+            );
             index.clear()?;
             indexed = 0;
         }
@@ -339,7 +371,10 @@ impl Store {
 
         let mut dedupe = DedupeWindow::new(opts.dedupe_window_events);
         if opts.dedupe_window_events > 0 && rec.head > 0 {
-            let from = rec.head.saturating_sub(opts.dedupe_window_events as u64 - 1).max(1);
+            let from = rec
+                .head
+                .saturating_sub(opts.dedupe_window_events as u64 - 1)
+                .max(1);
             let log = shared.reader();
             if let Some(loc) = log.locate(from)? {
                 log.scan_forward(loc, |v, _| {
@@ -350,7 +385,10 @@ impl Store {
         }
 
         let snapshots = SnapshotStore::open(&dir.join("snapshots"), opts.snapshots_per_stream)?;
-        let file = OpenOptions::new().read(true).write(true).open(&active_path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&active_path)?;
         let writer = Writer {
             shared: shared.clone(),
             file,
@@ -364,9 +402,13 @@ impl Store {
             buf: Vec::with_capacity(1 << 20),
         };
         let (tx, rx) = sync_channel(WRITER_QUEUE_REQUESTS);
-        let writer = std::thread::Builder::new().name("strata-writer".into()).spawn(move || writer.run(rx))?;
+        let writer = std::thread::Builder::new()
+            .name("strata-writer".into())
+            .spawn(move || writer.run(rx))?;
         let sh = shared.clone();
-        let indexer = std::thread::Builder::new().name("strata-indexer".into()).spawn(move || run_indexer(&sh))?;
+        let indexer = std::thread::Builder::new()
+            .name("strata-indexer".into())
+            .spawn(move || run_indexer(&sh))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 shared,
@@ -375,7 +417,11 @@ impl Store {
                 indexer: Mutex::new(Some(indexer)),
                 closed: AtomicBool::new(false),
                 snapshots,
-                report: OpenReport { head: rec.head, truncated_bytes: rec.truncated_bytes, index_was_at },
+                report: OpenReport {
+                    head: rec.head,
+                    truncated_bytes: rec.truncated_bytes,
+                    index_was_at,
+                },
                 _lock: lock,
             }),
         })
@@ -389,7 +435,11 @@ impl Store {
     /// Submits a transaction; `done` runs on the writer thread once it is
     /// durable (or rejected). `done` must be cheap and must not block.
     /// Invalid input is rejected before queueing, and `done` gets the error.
-    pub fn submit(&self, appends: Vec<StreamAppend>, done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static) {
+    pub fn submit(
+        &self,
+        appends: Vec<StreamAppend>,
+        done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
+    ) {
         let bytes = match validate_transaction(&appends) {
             Ok(b) => b,
             Err(e) => return done(Err(e)),
@@ -401,7 +451,11 @@ impl Store {
         match tx {
             None => done(Err(Error::Closed)),
             Some(tx) => {
-                if let Err(e) = tx.send(Request { appends, bytes, reply: Box::new(done) }) {
+                if let Err(e) = tx.send(Request {
+                    appends,
+                    bytes,
+                    reply: Box::new(done),
+                }) {
                     (e.0.reply)(Err(Error::Closed));
                 }
             }
@@ -419,8 +473,17 @@ impl Store {
     }
 
     /// Appends events to one stream and blocks until they are durable.
-    pub fn append(&self, stream: &str, expected: ExpectedRevision, events: Vec<NewEvent>) -> Result<AppendResult> {
-        let mut r = self.append_multi(vec![StreamAppend { stream: stream.to_owned(), expected, events }])?;
+    pub fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult> {
+        let mut r = self.append_multi(vec![StreamAppend {
+            stream: stream.to_owned(),
+            expected,
+            events,
+        }])?;
         Ok(r.pop().expect("one result per stream"))
     }
 
@@ -456,7 +519,13 @@ impl Store {
 
     /// Reads up to `max_count` events of one stream. A stream with no
     /// events is [`Error::StreamNotFound`].
-    pub fn read_stream(&self, stream: &str, from: StreamFrom, direction: Direction, max_count: usize) -> Result<Vec<RecordedEvent>> {
+    pub fn read_stream(
+        &self,
+        stream: &str,
+        from: StreamFrom,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>> {
         validate_stream_name(stream)?;
         let sh = &self.inner.shared;
         let Some((last, _, _)) = sh.stream_head(stream)? else {
@@ -497,7 +566,9 @@ impl Store {
             }
             match ev {
                 Some(e) => out.push(e),
-                None => match pr.with_record(loc, |v| check_record(v, stream, rev, pos).map(|_| v.to_event())) {
+                None => match pr.with_record(loc, |v| {
+                    check_record(v, stream, rev, pos).map(|_| v.to_event())
+                }) {
                     Ok(Ok(e)) => out.push(e),
                     Ok(Err(e)) | Err(e) => err = Some(e),
                 },
@@ -514,7 +585,13 @@ impl Store {
 
     /// Reads `$all` from `from`, returning up to `max_count` events that
     /// pass `filter`, examining at most [`MAX_SCAN_EVENTS_PER_READ`] records.
-    pub fn read_all(&self, from: AllFrom, direction: Direction, max_count: usize, filter: &Filter) -> Result<AllPage> {
+    pub fn read_all(
+        &self,
+        from: AllFrom,
+        direction: Direction,
+        max_count: usize,
+        filter: &Filter,
+    ) -> Result<AllPage> {
         let sh = &self.inner.shared;
         let log = sh.reader();
         let head = log.committed.head;
@@ -545,7 +622,13 @@ impl Store {
                 page.scanned_to = start - 1;
                 if start <= head && max_count > 0 {
                     let loc = log.locate(start)?.ok_or_else(|| missing(start))?;
-                    log.scan_forward(loc, |v, _| if v.position < start { ControlFlow::Continue(()) } else { visit(v, &mut page) })?;
+                    log.scan_forward(loc, |v, _| {
+                        if v.position < start {
+                            ControlFlow::Continue(())
+                        } else {
+                            visit(v, &mut page)
+                        }
+                    })?;
                 }
                 page.reached_end = page.scanned_to >= head;
             }
@@ -553,7 +636,8 @@ impl Store {
                 page.scanned_to = start + 1;
                 if start >= 1 && max_count > 0 {
                     let loc = log.locate(start)?.ok_or_else(|| missing(start))?;
-                    let end = PointReader::new(&log).with_record(loc, |v| loc.offset as u64 + v.len as u64)?;
+                    let end = PointReader::new(&log)
+                        .with_record(loc, |v| loc.offset as u64 + v.len as u64)?;
                     log.scan_backward(loc.seg, end, |v, _| visit(v, &mut page))?;
                 }
                 page.reached_end = page.scanned_to <= 1;
@@ -565,8 +649,12 @@ impl Store {
     /// The event at a global position, if committed.
     pub fn read_position(&self, pos: Position) -> Result<Option<RecordedEvent>> {
         let log = self.inner.shared.reader();
-        let Some(loc) = log.locate(pos)? else { return Ok(None) };
-        Ok(Some(PointReader::new(&log).with_record(loc, |v| v.to_event())?))
+        let Some(loc) = log.locate(pos)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            PointReader::new(&log).with_record(loc, |v| v.to_event())?,
+        ))
     }
 
     fn created_at(&self, log: &LogReader<'_>, pos: Position) -> Result<i64> {
@@ -597,7 +685,11 @@ impl Store {
 
     /// The first revision of `stream` committed at or after `micros`, or
     /// `None` if all its events are older.
-    pub fn stream_revision_at_or_after(&self, stream: &str, micros: i64) -> Result<Option<Revision>> {
+    pub fn stream_revision_at_or_after(
+        &self,
+        stream: &str,
+        micros: i64,
+    ) -> Result<Option<Revision>> {
         validate_stream_name(stream)?;
         let sh = &self.inner.shared;
         let Some((last, _, _)) = sh.stream_head(stream)? else {
@@ -626,7 +718,12 @@ impl Store {
 
     /// Streams whose names start with `prefix`, in name order, after `after`
     /// (exclusive), at most `limit`.
-    pub fn list_streams(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<StreamInfo>> {
+    pub fn list_streams(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>> {
         let sh = &self.inner.shared;
         // Tail first (its heads are newer), then sled.
         let tail = sh.tail.read().unwrap().streams_with_prefix(prefix);
@@ -644,7 +741,11 @@ impl Store {
         Ok(merged
             .into_iter()
             .take(limit)
-            .map(|(name, (revision, last_position))| StreamInfo { name, revision, last_position })
+            .map(|(name, (revision, last_position))| StreamInfo {
+                name,
+                revision,
+                last_position,
+            })
             .collect())
     }
 
@@ -682,23 +783,36 @@ impl Store {
         validate_stream_name(&snapshot.stream)?;
         let size = snapshot.data.len() + snapshot.metadata.len();
         if size > MAX_SNAPSHOT_BYTES {
-            return Err(Error::SnapshotTooLarge { size_bytes: size, limit_bytes: MAX_SNAPSHOT_BYTES });
+            return Err(Error::SnapshotTooLarge {
+                size_bytes: size,
+                limit_bytes: MAX_SNAPSHOT_BYTES,
+            });
         }
         if snapshot.snapshot_type.len() > MAX_TYPE_NAME_BYTES {
             return Err(Error::InvalidEvent("snapshot type over 255 bytes".into()));
         }
         let actual = self.stream_revision(&snapshot.stream)?;
         if actual.revision().is_none_or(|r| r < snapshot.revision) {
-            return Err(Error::SnapshotAheadOfStream { stream: snapshot.stream, revision: snapshot.revision, actual });
+            return Err(Error::SnapshotAheadOfStream {
+                stream: snapshot.stream,
+                revision: snapshot.revision,
+                actual,
+            });
         }
-        snapshot.created_micros =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+        snapshot.created_micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
         self.inner.snapshots.save(&snapshot)
     }
 
     /// The newest snapshot of `stream` at or before `at_or_before` (the
     /// newest of all when `None`). A damaged one is [`Error::Corrupt`].
-    pub fn get_snapshot(&self, stream: &str, at_or_before: Option<Revision>) -> Result<Option<Snapshot>> {
+    pub fn get_snapshot(
+        &self,
+        stream: &str,
+        at_or_before: Option<Revision>,
+    ) -> Result<Option<Snapshot>> {
         validate_stream_name(stream)?;
         self.inner.snapshots.get(stream, at_or_before)
     }
@@ -757,7 +871,11 @@ impl Drop for Inner {
 }
 
 fn missing(pos: u64) -> Error {
-    Error::Corrupt { file: PathBuf::from("(index)"), offset: pos, reason: format!("position/revision {pos} not found where the index says it is") }
+    Error::Corrupt {
+        file: PathBuf::from("(index)"),
+        offset: pos,
+        reason: format!("position/revision {pos} not found where the index says it is"),
+    }
 }
 
 fn check_record(v: &RecordView<'_>, stream: &str, rev: Revision, pos: Position) -> Result<()> {
@@ -765,7 +883,10 @@ fn check_record(v: &RecordView<'_>, stream: &str, rev: Revision, pos: Position) 
         return Err(Error::Corrupt {
             file: PathBuf::from("(index)"),
             offset: pos,
-            reason: format!("index says {stream}@{rev} is at position {pos}, the log has {}@{} there", v.stream, v.revision),
+            reason: format!(
+                "index says {stream}@{rev} is at position {pos}, the log has {}@{} there",
+                v.stream, v.revision
+            ),
         });
     }
     Ok(())
@@ -778,14 +899,27 @@ fn catch_up_index(sh: &Shared, indexed: Position) -> Result<()> {
     if indexed >= head {
         return Ok(());
     }
-    tracing::info!(from = indexed + 1, to = head, "catching the index up with the log");
-    let Some(loc) = log.locate(indexed + 1)? else { return Ok(()) };
-    let mut batch: Vec<(String, Revision, Position, Loc, i64)> = Vec::with_capacity(INDEX_BATCH_EVENTS);
+    tracing::info!(
+        from = indexed + 1,
+        to = head,
+        "catching the index up with the log"
+    );
+    let Some(loc) = log.locate(indexed + 1)? else {
+        return Ok(());
+    };
+    let mut batch: Vec<(String, Revision, Position, Loc, i64)> =
+        Vec::with_capacity(INDEX_BATCH_EVENTS);
     let mut err = None;
     let flush = |batch: &mut Vec<(String, Revision, Position, Loc, i64)>| -> Result<()> {
         let entries: Vec<IndexEntry<'_>> = batch
             .iter()
-            .map(|(s, r, p, l, t)| IndexEntry { stream: s, revision: *r, position: *p, loc: *l, created_micros: *t })
+            .map(|(s, r, p, l, t)| IndexEntry {
+                stream: s,
+                revision: *r,
+                position: *p,
+                loc: *l,
+                created_micros: *t,
+            })
             .collect();
         if let Some(last) = entries.last() {
             sh.index.apply(&entries, last.position)?;
@@ -794,7 +928,13 @@ fn catch_up_index(sh: &Shared, indexed: Position) -> Result<()> {
         Ok(())
     };
     log.scan_forward(loc, |v, l| {
-        batch.push((v.stream.to_owned(), v.revision, v.position, l, v.created_micros));
+        batch.push((
+            v.stream.to_owned(),
+            v.revision,
+            v.position,
+            l,
+            v.created_micros,
+        ));
         if batch.len() >= INDEX_BATCH_EVENTS {
             if let Err(e) = flush(&mut batch) {
                 err = Some(e);
@@ -816,7 +956,10 @@ fn run_indexer(sh: &Shared) {
     loop {
         let from = sh.indexed.load(Ordering::Acquire) + 1;
         let mut batch = sh.tail.read().unwrap().slice(from, INDEX_BATCH_EVENTS);
-        if !batch.is_empty() && batch.len() < INDEX_MIN_BATCH_EVENTS && !sh.index_signal.lock().unwrap().shutdown {
+        if !batch.is_empty()
+            && batch.len() < INDEX_MIN_BATCH_EVENTS
+            && !sh.index_signal.lock().unwrap().shutdown
+        {
             // Let a batch build up: sled's per-batch cost dominates small batches.
             std::thread::sleep(INDEX_LINGER);
             batch = sh.tail.read().unwrap().slice(from, INDEX_BATCH_EVENTS);
@@ -826,12 +969,21 @@ fn run_indexer(sh: &Shared) {
             if g.shutdown {
                 return;
             }
-            let _ = sh.index_cv.wait_timeout(g, Duration::from_millis(100)).unwrap();
+            let _ = sh
+                .index_cv
+                .wait_timeout(g, Duration::from_millis(100))
+                .unwrap();
             continue;
         }
         let entries: Vec<IndexEntry<'_>> = batch
             .iter()
-            .map(|(p, e)| IndexEntry { stream: &e.stream, revision: e.revision, position: *p, loc: e.loc, created_micros: e.created_micros })
+            .map(|(p, e)| IndexEntry {
+                stream: &e.stream,
+                revision: e.revision,
+                position: *p,
+                loc: e.loc,
+                created_micros: e.created_micros,
+            })
             .collect();
         let through = batch.last().map(|(p, _)| *p).expect("non-empty");
         if let Err(e) = sh.index.apply(&entries, through) {
@@ -868,17 +1020,32 @@ mod tests {
     #[test]
     fn deleting_the_index_rebuilds_an_identical_one() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = Options { segment_max_bytes: MIN_SEGMENT_MAX_BYTES, ..Options::default() };
+        let opts = Options {
+            segment_max_bytes: MIN_SEGMENT_MAX_BYTES,
+            ..Options::default()
+        };
         let s = Store::open(dir.path(), opts.clone()).unwrap();
         for i in 0..3000u64 {
             let n = 1 + (i % 4) as usize;
             let events: Vec<_> = (0..n as u64).map(ev).collect();
-            s.append(&format!("stream-{}", i % 97), ExpectedRevision::Any, events).unwrap();
+            s.append(&format!("stream-{}", i % 97), ExpectedRevision::Any, events)
+                .unwrap();
         }
         for _ in 0..3 {
-            s.append("big", ExpectedRevision::Any, (0..15).map(|_| NewEvent { data: vec![7; 1 << 20], ..ev(0) }).collect()).unwrap();
+            s.append(
+                "big",
+                ExpectedRevision::Any,
+                (0..15)
+                    .map(|_| NewEvent {
+                        data: vec![7; 1 << 20],
+                        ..ev(0)
+                    })
+                    .collect(),
+            )
+            .unwrap();
         }
-        s.append("after-roll", ExpectedRevision::Any, vec![ev(1)]).unwrap();
+        s.append("after-roll", ExpectedRevision::Any, vec![ev(1)])
+            .unwrap();
         assert!(s.stats().unwrap().segments >= 2);
         let head = s.head();
         s.close().unwrap();

@@ -43,7 +43,11 @@ pub(crate) struct Tail {
 impl Tail {
     /// An empty tail whose next event will be `next`.
     pub(crate) fn new(next: Position) -> Tail {
-        Tail { first: next, entries: VecDeque::new(), streams: HashMap::new() }
+        Tail {
+            first: next,
+            entries: VecDeque::new(),
+            streams: HashMap::new(),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -59,7 +63,13 @@ impl Tail {
     /// Appends the entry for position `first + len`.
     pub(crate) fn push(&mut self, pos: Position, e: TailEntry) {
         debug_assert_eq!(pos, self.first + self.entries.len() as u64);
-        let s = self.streams.entry(e.stream.clone()).or_insert_with(|| TailStream { first_rev: e.revision, revs: VecDeque::new() });
+        let s = self
+            .streams
+            .entry(e.stream.clone())
+            .or_insert_with(|| TailStream {
+                first_rev: e.revision,
+                revs: VecDeque::new(),
+            });
         debug_assert_eq!(s.first_rev + s.revs.len() as u64, e.revision);
         s.revs.push_back((pos, e.loc));
         self.entries.push_back(e);
@@ -71,7 +81,13 @@ impl Tail {
             return Vec::new();
         }
         let skip = (from - self.first) as usize;
-        self.entries.iter().skip(skip).take(max).enumerate().map(|(i, e)| (from + i as u64, e.clone())).collect()
+        self.entries
+            .iter()
+            .skip(skip)
+            .take(max)
+            .enumerate()
+            .map(|(i, e)| (from + i as u64, e.clone()))
+            .collect()
     }
 
     /// Drops everything up to and including `through` (now in sled).
@@ -99,10 +115,13 @@ impl Tail {
         self.entries.get((pos - self.first) as usize).map(|e| e.loc)
     }
 
-
     /// Last revision, position and location of a stream among its events
     /// in the tail at or before position `bound`.
-    pub(crate) fn stream_head(&self, stream: &str, bound: Position) -> Option<(Revision, Position, Loc)> {
+    pub(crate) fn stream_head(
+        &self,
+        stream: &str,
+        bound: Position,
+    ) -> Option<(Revision, Position, Loc)> {
         let s = self.streams.get(stream)?;
         let i = s.revs.partition_point(|(p, _)| *p <= bound);
         if i == 0 {
@@ -131,7 +150,11 @@ impl Tail {
         self.streams
             .iter()
             .filter(|(k, _)| k.starts_with(prefix))
-            .filter_map(|(k, s)| s.revs.back().map(|(p, _)| (k.to_string(), s.first_rev + s.revs.len() as u64 - 1, *p)))
+            .filter_map(|(k, s)| {
+                s.revs
+                    .back()
+                    .map(|(p, _)| (k.to_string(), s.first_rev + s.revs.len() as u64 - 1, *p))
+            })
             .collect()
     }
 }
@@ -141,7 +164,15 @@ mod tests {
     use super::*;
 
     fn e(stream: &str, rev: u64) -> TailEntry {
-        TailEntry { stream: Arc::from(stream), revision: rev, loc: Loc { seg: 1, offset: rev as u32 }, created_micros: 0 }
+        TailEntry {
+            stream: Arc::from(stream),
+            revision: rev,
+            loc: Loc {
+                seg: 1,
+                offset: rev as u32,
+            },
+            created_micros: 0,
+        }
     }
 
     #[test]

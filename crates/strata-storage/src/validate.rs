@@ -12,13 +12,22 @@ use std::collections::HashSet;
 /// (so no NUL, which the index uses as a separator), not starting with `$`.
 pub fn validate_stream_name(name: &str) -> Result<()> {
     if name.is_empty() {
-        return Err(Error::InvalidStreamName { name: name.into(), reason: "empty" });
+        return Err(Error::InvalidStreamName {
+            name: name.into(),
+            reason: "empty",
+        });
     }
     if name.len() > MAX_STREAM_NAME_BYTES {
-        return Err(Error::InvalidStreamName { name: name.into(), reason: "longer than 255 bytes" });
+        return Err(Error::InvalidStreamName {
+            name: name.into(),
+            reason: "longer than 255 bytes",
+        });
     }
     if name.chars().any(char::is_control) {
-        return Err(Error::InvalidStreamName { name: name.into(), reason: "contains a control character" });
+        return Err(Error::InvalidStreamName {
+            name: name.into(),
+            reason: "contains a control character",
+        });
     }
     if name.starts_with('$') {
         return Err(Error::ReservedStreamName(name.into()));
@@ -31,17 +40,30 @@ fn validate_event(e: &NewEvent) -> Result<()> {
         return Err(Error::InvalidEvent("event id is the nil UUID".into()));
     }
     if e.event_type.is_empty() {
-        return Err(Error::InvalidEvent(format!("event {} has an empty type", e.id)));
+        return Err(Error::InvalidEvent(format!(
+            "event {} has an empty type",
+            e.id
+        )));
     }
     if e.event_type.len() > MAX_TYPE_NAME_BYTES || e.content_type.len() > MAX_TYPE_NAME_BYTES {
-        return Err(Error::InvalidEvent(format!("event {} has a type or content type over 255 bytes", e.id)));
+        return Err(Error::InvalidEvent(format!(
+            "event {} has a type or content type over 255 bytes",
+            e.id
+        )));
     }
     if e.event_type.chars().any(char::is_control) || e.content_type.chars().any(char::is_control) {
-        return Err(Error::InvalidEvent(format!("event {} has a control character in its type", e.id)));
+        return Err(Error::InvalidEvent(format!(
+            "event {} has a control character in its type",
+            e.id
+        )));
     }
     let size = e.data.len() + e.metadata.len();
     if size > MAX_EVENT_BYTES {
-        return Err(Error::EventTooLarge { id: e.id, size_bytes: size, limit_bytes: MAX_EVENT_BYTES });
+        return Err(Error::EventTooLarge {
+            id: e.id,
+            size_bytes: size,
+            limit_bytes: MAX_EVENT_BYTES,
+        });
     }
     Ok(())
 }
@@ -64,25 +86,46 @@ pub(crate) fn validate_transaction(appends: &[StreamAppend]) -> Result<usize> {
     for a in appends {
         validate_stream_name(&a.stream)?;
         if !streams.insert(a.stream.as_str()) {
-            return Err(Error::InvalidAppend(format!("stream '{}' appears twice in one transaction", a.stream)));
+            return Err(Error::InvalidAppend(format!(
+                "stream '{}' appears twice in one transaction",
+                a.stream
+            )));
         }
         if a.events.is_empty() {
-            return Err(Error::InvalidAppend(format!("append to stream '{}' has no events", a.stream)));
+            return Err(Error::InvalidAppend(format!(
+                "append to stream '{}' has no events",
+                a.stream
+            )));
         }
         count += a.events.len();
         if count > MAX_EVENTS_PER_APPEND {
-            return Err(Error::TooManyEvents { count: appends.iter().map(|a| a.events.len()).sum(), limit: MAX_EVENTS_PER_APPEND });
+            return Err(Error::TooManyEvents {
+                count: appends.iter().map(|a| a.events.len()).sum(),
+                limit: MAX_EVENTS_PER_APPEND,
+            });
         }
         for e in &a.events {
             validate_event(e)?;
             if !ids.insert(e.id) {
-                return Err(Error::InvalidAppend(format!("event id {} appears twice in one transaction", e.id)));
+                return Err(Error::InvalidAppend(format!(
+                    "event id {} appears twice in one transaction",
+                    e.id
+                )));
             }
-            bytes += encoded_len(a.stream.len(), e.event_type.len(), e.content_type.len(), e.data.len(), e.metadata.len());
+            bytes += encoded_len(
+                a.stream.len(),
+                e.event_type.len(),
+                e.content_type.len(),
+                e.data.len(),
+                e.metadata.len(),
+            );
         }
     }
     if bytes > MAX_APPEND_BYTES {
-        return Err(Error::AppendTooLarge { size_bytes: bytes, limit_bytes: MAX_APPEND_BYTES });
+        return Err(Error::AppendTooLarge {
+            size_bytes: bytes,
+            limit_bytes: MAX_APPEND_BYTES,
+        });
     }
     Ok(bytes)
 }

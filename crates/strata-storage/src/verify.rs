@@ -54,7 +54,10 @@ pub fn verify(data_dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Ver
     for (_, p) in &segments {
         total += std::fs::metadata(p)?.len();
     }
-    let mut report = VerifyReport { bytes: total, ..Default::default() };
+    let mut report = VerifyReport {
+        bytes: total,
+        ..Default::default()
+    };
     let mut done = 0;
     let mut prev_last: Option<Position> = None;
     let n = segments.len();
@@ -80,7 +83,11 @@ pub fn verify(data_dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Ver
             if is_last && is_torn_tail(path, &scan)? {
                 report.torn_tail_bytes = rest;
             } else {
-                report.problems.push(VerifyProblem { file: path.clone(), offset, reason });
+                report.problems.push(VerifyProblem {
+                    file: path.clone(),
+                    offset,
+                    reason,
+                });
             }
         }
         prev_last = Some(scan.last_position);

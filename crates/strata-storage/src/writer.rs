@@ -49,7 +49,11 @@ pub(crate) struct DedupeWindow {
 
 impl DedupeWindow {
     pub(crate) fn new(capacity: usize) -> Self {
-        DedupeWindow { by_id: HashMap::with_capacity(capacity.min(1 << 20)), order: VecDeque::new(), capacity }
+        DedupeWindow {
+            by_id: HashMap::with_capacity(capacity.min(1 << 20)),
+            order: VecDeque::new(),
+            capacity,
+        }
     }
     pub(crate) fn insert(&mut self, id: Uuid, pos: Position) {
         if self.capacity == 0 {
@@ -90,7 +94,10 @@ pub(crate) struct Writer {
 }
 
 fn now_micros() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
 
 /// Group-local state: what the requests planned so far in this group change.
@@ -141,7 +148,11 @@ impl Writer {
                 return;
             }
             let g = self.shared.index_signal.lock().unwrap();
-            let _ = self.shared.index_cv.wait_timeout(g, Duration::from_millis(10)).unwrap();
+            let _ = self
+                .shared
+                .index_cv
+                .wait_timeout(g, Duration::from_millis(10))
+                .unwrap();
         }
     }
 
@@ -180,7 +191,10 @@ impl Writer {
             let t0 = std::time::Instant::now();
             let synced = self.write_and_sync();
             let c = &self.shared.counters;
-            c.sync_nanos.fetch_add(t0.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+            c.sync_nanos.fetch_add(
+                t0.elapsed().as_nanos() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             if let Err(e) = synced {
                 for (reply, _) in p.replies {
                     reply(Err(match &e {
@@ -192,15 +206,28 @@ impl Writer {
                 return;
             }
             c.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            c.events.fetch_add(next_pos - 1 - self.head, std::sync::atomic::Ordering::Relaxed);
-            c.transactions.fetch_add(p.replies.iter().filter(|(_, r)| r.as_ref().is_ok_and(|v| v.iter().all(|a| !a.deduplicated))).count() as u64, std::sync::atomic::Ordering::Relaxed);
+            c.events.fetch_add(
+                next_pos - 1 - self.head,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            c.transactions.fetch_add(
+                p.replies
+                    .iter()
+                    .filter(|(_, r)| r.as_ref().is_ok_and(|v| v.iter().all(|a| !a.deduplicated)))
+                    .count() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             self.head = next_pos - 1;
             self.last_ts = ts;
             self.seg_len += self.buf.len() as u64;
             // Order matters: the committed end first (so nothing in the tail
             // or sled is ever past it), then the tail, then wake-ups (so a
             // woken subscriber finds the events in the tail).
-            self.shared.notifier.set(Committed { head: self.head, seg_base: self.seg_base, seg_len: self.seg_len });
+            self.shared.notifier.set(Committed {
+                head: self.head,
+                seg_base: self.seg_base,
+                seg_len: self.seg_len,
+            });
             {
                 let mut tail = self.shared.tail.write().unwrap();
                 for (pos, e) in p.entries {
@@ -233,9 +260,13 @@ impl Writer {
     fn write_and_sync(&mut self) -> Result<()> {
         if let Err(e) = self.file.write_all_at(&self.buf, self.seg_len) {
             let full = matches!(e.raw_os_error(), Some(28) | Some(122)); // ENOSPC, EDQUOT
-            // Put the file back as it was; if that works, nothing was lost and
-            // the store stays usable (space may come back).
-            let restored = self.file.set_len(self.seg_len).and_then(|_| self.file.sync_all()).is_ok();
+                                                                         // Put the file back as it was; if that works, nothing was lost and
+                                                                         // the store stays usable (space may come back).
+            let restored = self
+                .file
+                .set_len(self.seg_len)
+                .and_then(|_| self.file.sync_all())
+                .is_ok();
             if full && restored {
                 tracing::warn!(error = %e, "disk full: append rejected, nothing written");
                 return Err(Error::DiskFull(e.to_string()));
@@ -256,11 +287,17 @@ impl Writer {
         let base = self.head + 1;
         let dir = self.shared.log_dir.clone();
         let file = create_segment(&dir, base)?;
-        self.shared.segments.push(Segment::open(base, segment_path(&dir, base))?);
+        self.shared
+            .segments
+            .push(Segment::open(base, segment_path(&dir, base))?);
         self.file = file;
         self.seg_base = base;
         self.seg_len = FIRST_RECORD_OFFSET;
-        self.shared.notifier.publish(Committed { head: self.head, seg_base: base, seg_len: self.seg_len });
+        self.shared.notifier.publish(Committed {
+            head: self.head,
+            seg_base: base,
+            seg_len: self.seg_len,
+        });
         tracing::info!(base, "rolled to a new segment");
         Ok(())
     }
@@ -298,17 +335,25 @@ impl Writer {
                 ExpectedRevision::StreamExists => cur.is_some(),
                 ExpectedRevision::Exact(r) => cur.map(|c| c.0) == Some(r),
             };
-            let conflict = || Error::WrongExpectedRevision { stream: a.stream.clone(), expected: a.expected, actual };
+            let conflict = || Error::WrongExpectedRevision {
+                stream: a.stream.clone(),
+                expected: a.expected,
+                actual,
+            };
             // Idempotency: is this a retry of something already committed?
             let retry = match a.expected {
                 ExpectedRevision::Exact(r) if !ok => self.committed_at(a, r + 1)?,
                 ExpectedRevision::NoStream if !ok => self.committed_at(a, 0)?,
-                ExpectedRevision::Any | ExpectedRevision::StreamExists => self.committed_by_id(a, p)?,
+                ExpectedRevision::Any | ExpectedRevision::StreamExists => {
+                    self.committed_by_id(a, p)?
+                }
                 _ => None,
             };
             match retry {
                 Some(res) => dedupes.push(res),
-                None if ok => first_revs.push((cur.map(|c| c.0 + 1).unwrap_or(0), cur.map(|c| c.2))),
+                None if ok => {
+                    first_revs.push((cur.map(|c| c.0 + 1).unwrap_or(0), cur.map(|c| c.2)))
+                }
                 None => return Err(conflict()),
             }
         }
@@ -332,15 +377,22 @@ impl Writer {
         let last = first + a.events.len() as u64 - 1;
         let log = self.reader();
         let locs = self.shared.stream_locs(&log, &a.stream, first, last)?;
-        if locs.len() != a.events.len() {
+        let mut pr = PointReader::new(&log);
+        let mut matching = 0;
+        for ((_, _, loc), e) in locs.iter().zip(&a.events) {
+            if pr.with_record(*loc, |v| v.id == e.id)? {
+                matching += 1;
+            }
+        }
+        if matching == 0 {
             return Ok(None);
         }
-        let log = self.reader();
-        let mut pr = PointReader::new(&log);
-        for ((_, _, loc), e) in locs.iter().zip(&a.events) {
-            if !pr.with_record(*loc, |v| v.id == e.id)? {
-                return Ok(None);
-            }
+        if matching < a.events.len() {
+            // Some of these events are there, not all: not a clean retry.
+            return Err(Error::PartialDuplicate {
+                stream: a.stream.clone(),
+                event_id: a.events[0].id,
+            });
         }
         Ok(Some(AppendResult {
             first_revision: first,
@@ -357,7 +409,10 @@ impl Writer {
         let mut found = Vec::new();
         for e in &a.events {
             if p.ids.contains_key(&e.id) {
-                return Err(Error::PartialDuplicate { stream: a.stream.clone(), event_id: e.id });
+                return Err(Error::PartialDuplicate {
+                    stream: a.stream.clone(),
+                    event_id: e.id,
+                });
             }
             if let Some(pos) = self.dedupe.get(&e.id) {
                 found.push((e.id, pos));
@@ -366,7 +421,10 @@ impl Writer {
         if found.is_empty() {
             return Ok(None);
         }
-        let partial = || Error::PartialDuplicate { stream: a.stream.clone(), event_id: found[0].0 };
+        let partial = || Error::PartialDuplicate {
+            stream: a.stream.clone(),
+            event_id: found[0].0,
+        };
         if found.len() != a.events.len() {
             return Err(partial());
         }
@@ -374,8 +432,11 @@ impl Writer {
         let mut pr = PointReader::new(&log);
         let mut revs = Vec::new();
         for (i, (id, pos)) in found.iter().enumerate() {
-            let Some(loc) = log.locate(*pos)? else { return Err(partial()) };
-            let (same, rev) = pr.with_record(loc, |v| (v.stream == a.stream && v.id == *id, v.revision))?;
+            let Some(loc) = log.locate(*pos)? else {
+                return Err(partial());
+            };
+            let (same, rev) =
+                pr.with_record(loc, |v| (v.stream == a.stream && v.id == *id, v.revision))?;
             if !same || (i > 0 && rev != revs[i - 1] + 1) || (i > 0 && *pos != found[i - 1].1 + 1) {
                 return Err(partial());
             }
@@ -411,7 +472,10 @@ impl Writer {
                 let pos = *next_pos;
                 let rev = first_rev + i as u64;
                 let offset = self.seg_len + self.buf.len() as u64;
-                let loc = Loc { seg: self.seg_base, offset: offset as u32 };
+                let loc = Loc {
+                    seg: self.seg_base,
+                    offset: offset as u32,
+                };
                 encode_record(
                     &RecordFields {
                         batch_index: index,
@@ -445,7 +509,10 @@ impl Writer {
                 *next_pos += 1;
             }
             let last_rev = first_rev + a.events.len() as u64 - 1;
-            p.heads.insert(a.stream.clone(), (last_rev, *next_pos - 1, prev.expect("at least one event")));
+            p.heads.insert(
+                a.stream.clone(),
+                (last_rev, *next_pos - 1, prev.expect("at least one event")),
+            );
             results.push(AppendResult {
                 first_revision: first_rev,
                 last_revision: last_rev,

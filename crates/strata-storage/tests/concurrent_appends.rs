@@ -33,13 +33,21 @@ fn one_winner_per_revision() {
                         }
                         Err(Error::WrongExpectedRevision { stream, actual, .. }) => {
                             assert_eq!(stream, "contended");
-                            assert!(actual != CurrentRevision::NoStream || expected != ExpectedRevision::NoStream);
+                            assert!(
+                                actual != CurrentRevision::NoStream
+                                    || expected != ExpectedRevision::NoStream
+                            );
                             conflicts.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) => panic!("unexpected error {e}"),
                     }
                     // Independent streams never conflict.
-                    s.append(&format!("own-{:?}", std::thread::current().id()), ExpectedRevision::Any, evs(1, "U")).unwrap();
+                    s.append(
+                        &format!("own-{:?}", std::thread::current().id()),
+                        ExpectedRevision::Any,
+                        evs(1, "U"),
+                    )
+                    .unwrap();
                 }
             })
         })
@@ -49,9 +57,14 @@ fn one_winner_per_revision() {
     }
     let wins = wins.load(Ordering::Relaxed);
     assert_eq!(wins + conflicts.load(Ordering::Relaxed), 8 * 200);
-    let events = s.read_stream("contended", StreamFrom::Start, Direction::Forwards, 10_000).unwrap();
+    let events = s
+        .read_stream("contended", StreamFrom::Start, Direction::Forwards, 10_000)
+        .unwrap();
     assert_eq!(events.len() as u64, wins);
-    assert!(events.iter().enumerate().all(|(i, e)| e.revision == i as u64));
+    assert!(events
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.revision == i as u64));
     assert_eq!(s.head(), wins + 8 * 200);
 }
 
@@ -62,7 +75,12 @@ fn concurrent_transactions_over_shared_streams_stay_consistent() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     for a in 0..4 {
-        s.append(&format!("acct-{a}"), ExpectedRevision::NoStream, evs(1, "Opened")).unwrap();
+        s.append(
+            &format!("acct-{a}"),
+            ExpectedRevision::NoStream,
+            evs(1, "Opened"),
+        )
+        .unwrap();
     }
     let threads: Vec<_> = (0..6u64)
         .map(|t| {
@@ -75,8 +93,16 @@ fn concurrent_transactions_over_shared_streams_stay_consistent() {
                         CurrentRevision::NoStream => unreachable!(),
                     };
                     let tx = vec![
-                        StreamAppend { stream: format!("acct-{a}"), expected: rev(a), events: evs(1, "Debited") },
-                        StreamAppend { stream: format!("acct-{b}"), expected: rev(b), events: evs(1, "Credited") },
+                        StreamAppend {
+                            stream: format!("acct-{a}"),
+                            expected: rev(a),
+                            events: evs(1, "Debited"),
+                        },
+                        StreamAppend {
+                            stream: format!("acct-{b}"),
+                            expected: rev(b),
+                            events: evs(1, "Credited"),
+                        },
                     ];
                     match s.append_multi(tx) {
                         Ok(r) => assert_eq!(r[1].first_position, r[0].last_position + 1),
@@ -93,7 +119,14 @@ fn concurrent_transactions_over_shared_streams_stay_consistent() {
     let mut debits = 0;
     let mut credits = 0;
     for a in 0..4 {
-        let ev = s.read_stream(&format!("acct-{a}"), StreamFrom::Start, Direction::Forwards, 100_000).unwrap();
+        let ev = s
+            .read_stream(
+                &format!("acct-{a}"),
+                StreamFrom::Start,
+                Direction::Forwards,
+                100_000,
+            )
+            .unwrap();
         assert!(ev.iter().enumerate().all(|(i, e)| e.revision == i as u64));
         debits += ev.iter().filter(|e| e.event_type == "Debited").count();
         credits += ev.iter().filter(|e| e.event_type == "Credited").count();

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use strata_storage::*;
 
 fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir.join("log")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     v.sort();
     v
 }
@@ -20,19 +23,35 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
 /// events; returns (segment path, length before the last, full length).
 fn build(dir: &Path) -> (PathBuf, u64, u64) {
     let s = open(dir);
-    s.append("a", ExpectedRevision::NoStream, evs(1, "One")).unwrap();
-    s.append("b", ExpectedRevision::NoStream, evs(3, "Three")).unwrap();
+    s.append("a", ExpectedRevision::NoStream, evs(1, "One"))
+        .unwrap();
+    s.append("b", ExpectedRevision::NoStream, evs(3, "Three"))
+        .unwrap();
     s.append_multi(vec![
-        StreamAppend { stream: "a".into(), expected: ExpectedRevision::Exact(0), events: evs(1, "Multi") },
-        StreamAppend { stream: "c".into(), expected: ExpectedRevision::NoStream, events: evs(2, "Multi") },
+        StreamAppend {
+            stream: "a".into(),
+            expected: ExpectedRevision::Exact(0),
+            events: evs(1, "Multi"),
+        },
+        StreamAppend {
+            stream: "c".into(),
+            expected: ExpectedRevision::NoStream,
+            events: evs(2, "Multi"),
+        },
     ])
     .unwrap();
-    s.append("b", ExpectedRevision::Exact(2), evs(1, "Four")).unwrap();
+    s.append("b", ExpectedRevision::Exact(2), evs(1, "Four"))
+        .unwrap();
     drop(s);
     let seg = segment_files(dir).pop().unwrap();
     let before = std::fs::metadata(&seg).unwrap().len();
     let s = open(dir);
-    s.append("d", ExpectedRevision::NoStream, vec![ev("Last", b"{\"k\":1}"), ev("Last", b"{\"k\":2}")]).unwrap();
+    s.append(
+        "d",
+        ExpectedRevision::NoStream,
+        vec![ev("Last", b"{\"k\":1}"), ev("Last", b"{\"k\":2}")],
+    )
+    .unwrap();
     drop(s);
     let full = std::fs::metadata(&seg).unwrap().len();
     (seg, before, full)
@@ -43,15 +62,36 @@ const INTACT_HEAD: u64 = 8;
 fn check_reopen(dir: &Path, what: &str) {
     let s = open(dir);
     assert_eq!(s.head(), INTACT_HEAD, "{what}: head after recovery");
-    let all = s.read_all(AllFrom::Start, Direction::Forwards, 100, &Filter::default()).unwrap();
-    assert_eq!(all.events.iter().map(|e| e.position).collect::<Vec<_>>(), (1..=INTACT_HEAD).collect::<Vec<_>>(), "{what}");
-    assert!(matches!(s.read_stream("d", StreamFrom::Start, Direction::Forwards, 10), Err(Error::StreamNotFound(_))), "{what}");
-    assert_eq!(s.stream_revision("b").unwrap(), CurrentRevision::Current(3), "{what}");
-    let r = s.append("d", ExpectedRevision::NoStream, evs(1, "After")).unwrap();
+    let all = s
+        .read_all(AllFrom::Start, Direction::Forwards, 100, &Filter::default())
+        .unwrap();
+    assert_eq!(
+        all.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+        (1..=INTACT_HEAD).collect::<Vec<_>>(),
+        "{what}"
+    );
+    assert!(
+        matches!(
+            s.read_stream("d", StreamFrom::Start, Direction::Forwards, 10),
+            Err(Error::StreamNotFound(_))
+        ),
+        "{what}"
+    );
+    assert_eq!(
+        s.stream_revision("b").unwrap(),
+        CurrentRevision::Current(3),
+        "{what}"
+    );
+    let r = s
+        .append("d", ExpectedRevision::NoStream, evs(1, "After"))
+        .unwrap();
     assert_eq!(r.first_position, INTACT_HEAD + 1, "{what}");
     drop(s);
     let report = verify(dir, &mut |_, _| {}).unwrap();
-    assert!(report.is_ok() && report.torn_tail_bytes == 0, "{what}: {report:?}");
+    assert!(
+        report.is_ok() && report.torn_tail_bytes == 0,
+        "{what}: {report:?}"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -81,7 +121,12 @@ fn cut_at_every_offset_of_the_last_transaction() {
         if cut % 2 == 0 {
             std::fs::remove_dir_all(work.path().join("index")).unwrap();
         }
-        OpenOptions::new().write(true).open(work.path().join(&rel)).unwrap().set_len(cut).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(work.path().join(&rel))
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
         let torn = verify(work.path(), &mut |_, _| {}).unwrap();
         assert!(torn.is_ok(), "a torn tail is not corruption: {torn:?}");
         assert_eq!(torn.torn_tail_bytes, cut - before, "cut at {cut}");
@@ -123,7 +168,12 @@ fn corruption_before_the_tail_is_never_served_and_verify_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), small_segments()).unwrap();
     for i in 0..40u64 {
-        s.append("blob", ExpectedRevision::Any, vec![ev("Blob", &vec![i as u8; 1000 * 1000])]).unwrap();
+        s.append(
+            "blob",
+            ExpectedRevision::Any,
+            vec![ev("Blob", &vec![i as u8; 1000 * 1000])],
+        )
+        .unwrap();
     }
     drop(s);
     let segs = segment_files(dir.path());
@@ -138,14 +188,40 @@ fn corruption_before_the_tail_is_never_served_and_verify_reports_it() {
     assert_eq!(report.problems[0].file, segs[0]);
     // Opening reads the recent past to rebuild the dedupe window: with the
     // default window that includes the bad record, and opening fails loudly.
-    assert!(matches!(Store::open(dir.path(), small_segments()), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        Store::open(dir.path(), small_segments()),
+        Err(Error::Corrupt { .. })
+    ));
     // With a window that skips it, the store opens but never serves it.
-    let s = Store::open(dir.path(), Options { dedupe_window_events: 5, ..small_segments() }).unwrap();
-    assert!(matches!(s.read_stream("blob", StreamFrom::Revision(1), Direction::Forwards, 1), Err(Error::Corrupt { .. })));
-    assert!(matches!(s.read_all(AllFrom::Start, Direction::Forwards, 10, &Filter::default()), Err(Error::Corrupt { .. })));
+    let s = Store::open(
+        dir.path(),
+        Options {
+            dedupe_window_events: 5,
+            ..small_segments()
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        s.read_stream("blob", StreamFrom::Revision(1), Direction::Forwards, 1),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        s.read_all(AllFrom::Start, Direction::Forwards, 10, &Filter::default()),
+        Err(Error::Corrupt { .. })
+    ));
     // Intact records are still served.
-    assert_eq!(s.read_stream("blob", StreamFrom::Revision(0), Direction::Forwards, 1).unwrap()[0].data[0], 0);
-    assert_eq!(s.read_stream("blob", StreamFrom::Revision(39), Direction::Forwards, 1).unwrap()[0].data[0], 39);
+    assert_eq!(
+        s.read_stream("blob", StreamFrom::Revision(0), Direction::Forwards, 1)
+            .unwrap()[0]
+            .data[0],
+        0
+    );
+    assert_eq!(
+        s.read_stream("blob", StreamFrom::Revision(39), Direction::Forwards, 1)
+            .unwrap()[0]
+            .data[0],
+        39
+    );
 }
 
 #[test]
@@ -153,7 +229,12 @@ fn a_flipped_byte_followed_by_later_commits_is_corruption_not_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     for i in 0..35u64 {
-        s.append("acked", ExpectedRevision::Any, vec![ev("E", format!("{{\"i\":{i}}}").as_bytes())]).unwrap();
+        s.append(
+            "acked",
+            ExpectedRevision::Any,
+            vec![ev("E", format!("{{\"i\":{i}}}").as_bytes())],
+        )
+        .unwrap();
     }
     drop(s);
     let seg = segment_files(dir.path()).pop().unwrap();

@@ -21,7 +21,9 @@ const CHILD_ENV: &str = "STRATA_KILL_TEST_DIR";
 #[test]
 #[ignore = "entry point of process_kill's child process, started by the parent test"]
 fn kill_child_entry() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let s = Store::open(&dir, Options::default()).unwrap();
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let threads: Vec<_> = (0..4)
@@ -36,7 +38,14 @@ fn kill_child_entry() {
                     if let Ok(r) = s.append(&stream, ExpectedRevision::Any, events.clone()) {
                         let mut o = out.lock().unwrap();
                         for (k, e) in events.iter().enumerate() {
-                            writeln!(o, "ACK {stream} {} {} {}", r.first_revision + k as u64, r.first_position + k as u64, e.id).unwrap();
+                            writeln!(
+                                o,
+                                "ACK {stream} {} {} {}",
+                                r.first_revision + k as u64,
+                                r.first_position + k as u64,
+                                e.id
+                            )
+                            .unwrap();
                         }
                         o.flush().unwrap();
                     }
@@ -59,7 +68,13 @@ fn acknowledged_appends_survive_sigkill() {
     let mut acked: HashMap<(String, u64), (u64, String)> = HashMap::new();
     for round in 0..6 {
         let mut child = Command::new(&exe)
-            .args(["--exact", "kill_child_entry", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "kill_child_entry",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -86,26 +101,46 @@ fn acknowledged_appends_survive_sigkill() {
         child.wait().unwrap();
         reader.join().unwrap();
         let lines = lines.lock().unwrap();
-        assert!(!lines.is_empty(), "round {round}: the child acknowledged nothing");
+        assert!(
+            !lines.is_empty(),
+            "round {round}: the child acknowledged nothing"
+        );
         for line in lines.iter() {
             let p: Vec<&str> = line.split(' ').collect();
-            acked.insert((p[1].to_owned(), p[2].parse().unwrap()), (p[3].parse().unwrap(), p[4].to_owned()));
+            acked.insert(
+                (p[1].to_owned(), p[2].parse().unwrap()),
+                (p[3].parse().unwrap(), p[4].to_owned()),
+            );
         }
 
         let s = open(dir.path());
         let mut streams: HashMap<&str, Vec<RecordedEvent>> = HashMap::new();
         for ((stream, rev), (pos, id)) in &acked {
-            let events = streams
-                .entry(stream.as_str())
-                .or_insert_with(|| s.read_stream(stream, StreamFrom::Start, Direction::Forwards, usize::MAX).unwrap());
-            let e = events.get(*rev as usize).unwrap_or_else(|| panic!("round {round}: {stream}@{rev} missing"));
-            assert_eq!((&e.id.to_string(), e.position, e.revision), (id, *pos, *rev), "round {round}: {stream}@{rev}");
+            let events = streams.entry(stream.as_str()).or_insert_with(|| {
+                s.read_stream(stream, StreamFrom::Start, Direction::Forwards, usize::MAX)
+                    .unwrap()
+            });
+            let e = events
+                .get(*rev as usize)
+                .unwrap_or_else(|| panic!("round {round}: {stream}@{rev} missing"));
+            assert_eq!(
+                (&e.id.to_string(), e.position, e.revision),
+                (id, *pos, *rev),
+                "round {round}: {stream}@{rev}"
+            );
         }
         // $all is gapless 1..=head and every stream's revisions are contiguous.
         let mut next = 1;
         let mut revs: HashMap<String, u64> = HashMap::new();
         loop {
-            let page = s.read_all(AllFrom::Position(next), Direction::Forwards, 10_000, &Filter::default()).unwrap();
+            let page = s
+                .read_all(
+                    AllFrom::Position(next),
+                    Direction::Forwards,
+                    10_000,
+                    &Filter::default(),
+                )
+                .unwrap();
             for e in &page.events {
                 assert_eq!(e.position, next);
                 next += 1;
@@ -121,6 +156,10 @@ fn acknowledged_appends_survive_sigkill() {
         drop(s);
         let report = verify(dir.path(), &mut |_, _| {}).unwrap();
         assert!(report.is_ok(), "round {round}: {report:?}");
-        eprintln!("round {round}: {} acknowledged so far, head {}", acked.len(), next - 1);
+        eprintln!(
+            "round {round}: {} acknowledged so far, head {}",
+            acked.len(),
+            next - 1
+        );
     }
 }

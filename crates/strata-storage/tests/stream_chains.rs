@@ -8,7 +8,9 @@ use rand::{Rng, SeedableRng};
 use strata_storage::*;
 
 fn check_ranges(s: &Store, stream: &str, len: u64, rng: &mut impl Rng) {
-    let all = s.read_stream(stream, StreamFrom::Start, Direction::Forwards, usize::MAX).unwrap();
+    let all = s
+        .read_stream(stream, StreamFrom::Start, Direction::Forwards, usize::MAX)
+        .unwrap();
     assert_eq!(all.len() as u64, len);
     for (i, e) in all.iter().enumerate() {
         assert_eq!(e.revision, i as u64);
@@ -17,13 +19,30 @@ fn check_ranges(s: &Store, stream: &str, len: u64, rng: &mut impl Rng) {
     for _ in 0..200 {
         let from = rng.random_range(0..len + 3);
         let max = rng.random_range(1..150usize);
-        let fwd = s.read_stream(stream, StreamFrom::Revision(from), Direction::Forwards, max).unwrap();
+        let fwd = s
+            .read_stream(stream, StreamFrom::Revision(from), Direction::Forwards, max)
+            .unwrap();
         let want: Vec<u64> = (from..len).take(max).collect();
-        assert_eq!(fwd.iter().map(|e| e.revision).collect::<Vec<_>>(), want, "fwd from {from} max {max}");
-        let back = s.read_stream(stream, StreamFrom::Revision(from), Direction::Backwards, max).unwrap();
+        assert_eq!(
+            fwd.iter().map(|e| e.revision).collect::<Vec<_>>(),
+            want,
+            "fwd from {from} max {max}"
+        );
+        let back = s
+            .read_stream(
+                stream,
+                StreamFrom::Revision(from),
+                Direction::Backwards,
+                max,
+            )
+            .unwrap();
         let top = from.min(len - 1);
         let want: Vec<u64> = (0..=top).rev().take(max).collect();
-        assert_eq!(back.iter().map(|e| e.revision).collect::<Vec<_>>(), want, "back from {from} max {max}");
+        assert_eq!(
+            back.iter().map(|e| e.revision).collect::<Vec<_>>(),
+            want,
+            "back from {from} max {max}"
+        );
     }
 }
 
@@ -43,13 +62,27 @@ fn interleaved_streams_read_back_over_every_range() {
             _ => 2,
         };
         let n = rng.random_range(1..4u64);
-        let events = (0..n).map(|j| ev("E", format!("{}:{}", names[k], lens[k] + j).as_bytes())).collect();
-        s.append(names[k], ExpectedRevision::Exact(lens[k].wrapping_sub(1)).max_if_new(lens[k]), events).unwrap();
+        let events = (0..n)
+            .map(|j| ev("E", format!("{}:{}", names[k], lens[k] + j).as_bytes()))
+            .collect();
+        s.append(
+            names[k],
+            ExpectedRevision::Exact(lens[k].wrapping_sub(1)).max_if_new(lens[k]),
+            events,
+        )
+        .unwrap();
         lens[k] += n;
         if round == 350 {
             // Big events to force a segment roll midway.
             for _ in 0..3 {
-                s.append("filler", ExpectedRevision::Any, (0..15).map(|_| ev("Big", &vec![1u8; 1000 * 1000])).collect()).unwrap();
+                s.append(
+                    "filler",
+                    ExpectedRevision::Any,
+                    (0..15)
+                        .map(|_| ev("Big", &vec![1u8; 1000 * 1000]))
+                        .collect(),
+                )
+                .unwrap();
             }
         }
     }

@@ -15,7 +15,9 @@ pub fn ev(ty: &str, data: &[u8]) -> NewEvent {
 }
 
 pub fn evs(n: usize, ty: &str) -> Vec<NewEvent> {
-    (0..n).map(|i| ev(ty, format!("{{\"i\":{i}}}").as_bytes())).collect()
+    (0..n)
+        .map(|i| ev(ty, format!("{{\"i\":{i}}}").as_bytes()))
+        .collect()
 }
 
 pub fn open(dir: &std::path::Path) -> Store {
@@ -23,14 +25,23 @@ pub fn open(dir: &std::path::Path) -> Store {
 }
 
 pub fn small_segments() -> Options {
-    Options { segment_max_bytes: strata_storage::limits::MIN_SEGMENT_MAX_BYTES, ..Options::default() }
+    Options {
+        segment_max_bytes: strata_storage::limits::MIN_SEGMENT_MAX_BYTES,
+        ..Options::default()
+    }
 }
 
 /// A seed from STRATA_TEST_SEED or the clock, printed so failures can be replayed.
 pub fn seed() -> u64 {
-    let s = std::env::var("STRATA_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    });
+    let s = std::env::var("STRATA_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
     eprintln!("seed = {s} (rerun with STRATA_TEST_SEED={s})");
     s
 }
