@@ -14,7 +14,11 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "strata-bench", version, about = "Load generator for the Strata event store")]
+#[command(
+    name = "strata-bench",
+    version,
+    about = "Load generator for the Strata event store"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -78,7 +82,9 @@ enum Cmd {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let (common, run): (Common, workloads::Workload) = match cli.cmd {
             Cmd::Append { common, args } => (common, workloads::Workload::Append(args)),
@@ -91,7 +97,10 @@ fn main() -> Result<()> {
             Some(bin) => Some(server::Spawned::start(bin).await?),
             None => None,
         };
-        let addr = spawned.as_ref().map(|s| s.url.clone()).unwrap_or_else(|| common.addr.clone());
+        let addr = spawned
+            .as_ref()
+            .map(|s| s.url.clone())
+            .unwrap_or_else(|| common.addr.clone());
         let channels = workloads::connect(&addr, common.connections).await?;
         let probe = spawned.as_ref().map(|s| server::Probe::start(s.pid));
         let mut rep = workloads::run(run, &channels).await?;

@@ -62,8 +62,14 @@ impl Report {
         println!("workload      {}", self.workload);
         println!("params        {}", self.params);
         println!("duration      {:.2} s", self.seconds);
-        println!("events        {}  ({:.0} events/s, {:.1} MB/s)", self.events, self.events_per_s, self.mb_per_s);
-        println!("requests      {}  ({:.0} req/s, {} errors)", self.requests, self.requests_per_s, self.errors);
+        println!(
+            "events        {}  ({:.0} events/s, {:.1} MB/s)",
+            self.events, self.events_per_s, self.mb_per_s
+        );
+        println!(
+            "requests      {}  ({:.0} req/s, {} errors)",
+            self.requests, self.requests_per_s, self.errors
+        );
         if let Some(l) = &self.latency {
             println!(
                 "latency µs    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (n={})",
@@ -71,7 +77,10 @@ impl Report {
             );
         }
         if let Some(s) = &self.server {
-            println!("server        RSS max {:.1} MiB, end {:.1} MiB, CPU {:.0}%", s.rss_max_mib, s.rss_end_mib, s.cpu_percent);
+            println!(
+                "server        RSS max {:.1} MiB, end {:.1} MiB, CPU {:.0}%",
+                s.rss_max_mib, s.rss_end_mib, s.cpu_percent
+            );
         }
         for n in &self.notes {
             println!("note          {n}");

@@ -29,7 +29,8 @@ impl Spawned {
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let pid = child.id().ok_or_else(|| anyhow!("no pid"))?;
-        let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?).lines();
+        let mut lines =
+            BufReader::new(child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?).lines();
         let addr = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(l) = lines.next_line().await? {
                 if let Some(a) = l.strip_prefix("strata listening on ") {
@@ -42,11 +43,18 @@ impl Spawned {
         .context("waiting for the server to listen")??;
         // Keep draining stdout so the server never blocks on it.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Spawned { child, pid, url: format!("http://{addr}"), dir })
+        Ok(Spawned {
+            child,
+            pid,
+            url: format!("http://{addr}"),
+            dir,
+        })
     }
 
     pub async fn stop(mut self) -> Result<()> {
-        let _ = std::process::Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
         let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
         let _ = std::fs::remove_dir_all(&self.dir);
         Ok(())
@@ -90,7 +98,13 @@ impl Probe {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        Probe { pid, start: Instant::now(), ticks0: cpu_ticks(pid).unwrap_or(0), max, stop }
+        Probe {
+            pid,
+            start: Instant::now(),
+            ticks0: cpu_ticks(pid).unwrap_or(0),
+            max,
+            stop,
+        }
     }
 
     pub fn finish(self) -> ServerUsage {
@@ -100,6 +114,10 @@ impl Probe {
         let end = rss_mib(self.pid).unwrap_or(0.0);
         let max = self.max.lock().unwrap().max(end);
         // Linux reports CPU in clock ticks of 1/100 s.
-        ServerUsage { rss_max_mib: max, rss_end_mib: end, cpu_percent: ticks as f64 / secs }
+        ServerUsage {
+            rss_max_mib: max,
+            rss_end_mib: end,
+            cpu_percent: ticks as f64 / secs,
+        }
     }
 }

@@ -62,7 +62,9 @@ pub async fn run(a: AppendArgs, channels: &[Channel]) -> Result<Report> {
                 let req = AppendRequest {
                     stream: format!("bench-{c}-{k}"),
                     expected_revision: expected,
-                    events: (0..a.events_per_append).map(|_| event(a.event_size, c as u8)).collect(),
+                    events: (0..a.events_per_append)
+                        .map(|_| event(a.event_size, c as u8))
+                        .collect(),
                 };
                 let t = Instant::now();
                 match cl.append(req).await {
@@ -79,7 +81,11 @@ pub async fn run(a: AppendArgs, channels: &[Channel]) -> Result<Report> {
             (events, reqs, errors)
         }));
     }
-    let mut r = Report { workload: "append".into(), params: serde_json::to_value(&a)?, ..Default::default() };
+    let mut r = Report {
+        workload: "append".into(),
+        params: serde_json::to_value(&a)?,
+        ..Default::default()
+    };
     for t in tasks {
         let (e, q, x) = t.await?;
         r.events += e;
@@ -152,6 +158,9 @@ pub async fn run_mixed(a: MixedArgs, channels: &[Channel]) -> Result<Report> {
     }
     r.workload = "mixed".into();
     r.params = serde_json::to_value(&a)?;
-    r.notes.push(format!("readers read {read_events} events ({:.0} events/s)", read_events as f64 / r.seconds));
+    r.notes.push(format!(
+        "readers read {read_events} events ({:.0} events/s)",
+        read_events as f64 / r.seconds
+    ));
     Ok(r)
 }

@@ -73,7 +73,13 @@ pub async fn run(a: ReadArgs, channels: &[Channel]) -> Result<Report> {
     if kind != "all" && kind != "stream" {
         bail!("--kind must be all or stream");
     }
-    let streams = (channels.len().max(4) as u64, a.prefill.div_ceil(channels.len().max(4) as u64).div_ceil(a.stream_len).max(1));
+    let streams = (
+        channels.len().max(4) as u64,
+        a.prefill
+            .div_ceil(channels.len().max(4) as u64)
+            .div_ceil(a.stream_len)
+            .max(1),
+    );
     for c in 0..a.clients {
         let mut cl = client(channels, c);
         let kind = kind.clone();
@@ -114,7 +120,11 @@ pub async fn run(a: ReadArgs, channels: &[Channel]) -> Result<Report> {
             Ok::<_, tonic::Status>((events, reqs, h))
         }));
     }
-    let mut r = Report { workload: format!("read-{kind}"), params: serde_json::to_value(&a)?, ..Default::default() };
+    let mut r = Report {
+        workload: format!("read-{kind}"),
+        params: serde_json::to_value(&a)?,
+        ..Default::default()
+    };
     let mut hist = new_hist();
     for t in tasks {
         let (e, q, h) = t.await??;

@@ -64,7 +64,8 @@ pub async fn run_live(a: SubscribeArgs, channels: &[Channel]) -> Result<Report> 
                         let now = now_nanos();
                         for e in evs.events {
                             if e.data.len() >= 8 {
-                                let sent = u64::from_le_bytes(e.data[..8].try_into().expect("8 bytes"));
+                                let sent =
+                                    u64::from_le_bytes(e.data[..8].try_into().expect("8 bytes"));
                                 let _ = h.record(now.saturating_sub(sent) / 1000);
                             }
                             got += 1;
@@ -81,7 +82,10 @@ pub async fn run_live(a: SubscribeArgs, channels: &[Channel]) -> Result<Report> 
     }
     drop(ready_tx);
     for _ in 0..a.subscribers {
-        ready_rx.recv().await.ok_or_else(|| anyhow!("a subscriber failed to start"))?;
+        ready_rx
+            .recv()
+            .await
+            .ok_or_else(|| anyhow!("a subscriber failed to start"))?;
     }
     // Appenders at a fixed total rate.
     let appenders = 8u64;
@@ -132,17 +136,31 @@ pub async fn run_live(a: SubscribeArgs, channels: &[Channel]) -> Result<Report> 
                 delivered += got;
                 hist.add(&h).ok();
             }
-            Err(_) => return Err(anyhow!("a subscriber did not receive every event within 30 s")),
+            Err(_) => {
+                return Err(anyhow!(
+                    "a subscriber did not receive every event within 30 s"
+                ))
+            }
         }
     }
-    let mut r = Report { workload: "subscribe-live".into(), params: serde_json::to_value(&a)?, ..Default::default() };
+    let mut r = Report {
+        workload: "subscribe-live".into(),
+        params: serde_json::to_value(&a)?,
+        ..Default::default()
+    };
     r.seconds = start.elapsed().as_secs_f64();
     r.events = delivered;
     r.requests = appended;
     r.latency = Some(Latency::from_hist(&hist));
     let al = Latency::from_hist(&append_hist);
-    r.notes.push(format!("latency is append→delivery; {appended} events appended, each delivered to {} subscribers", a.subscribers));
-    r.notes.push(format!("append latency µs: p50 {} p99 {} max {}", al.p50_us, al.p99_us, al.max_us));
+    r.notes.push(format!(
+        "latency is append→delivery; {appended} events appended, each delivered to {} subscribers",
+        a.subscribers
+    ));
+    r.notes.push(format!(
+        "append latency µs: p50 {} p99 {} max {}",
+        al.p50_us, al.p99_us, al.max_us
+    ));
     Ok(finish(r, a.event_size))
 }
 
@@ -162,7 +180,12 @@ pub async fn run_catchup(a: CatchupArgs, channels: &[Channel]) -> Result<Report>
     let fill_secs = t.elapsed().as_secs_f64();
     let mut cl = client(channels, 0);
     let start = Instant::now();
-    let req = SubscribeRequest { stream: "$all".into(), from: Some(subscribe_request::From::Start(Empty {})), filter: None, checkpoint_interval: 0 };
+    let req = SubscribeRequest {
+        stream: "$all".into(),
+        from: Some(subscribe_request::From::Start(Empty {})),
+        filter: None,
+        checkpoint_interval: 0,
+    };
     let mut stream = cl.subscribe(req).await?.into_inner();
     let mut got = 0u64;
     while let Some(msg) = stream.message().await? {
@@ -172,7 +195,11 @@ pub async fn run_catchup(a: CatchupArgs, channels: &[Channel]) -> Result<Report>
             _ => {}
         }
     }
-    let mut r = Report { workload: "catchup".into(), params: serde_json::to_value(&a)?, ..Default::default() };
+    let mut r = Report {
+        workload: "catchup".into(),
+        params: serde_json::to_value(&a)?,
+        ..Default::default()
+    };
     r.seconds = start.elapsed().as_secs_f64();
     r.events = got;
     r.requests = 1;
