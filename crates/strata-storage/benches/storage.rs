@@ -37,6 +37,8 @@ fn codec(c: &mut Criterion) {
         revision: 7,
         created_micros: 1,
         id: Uuid::new_v4(),
+        commit_first: 40,
+        prev: Some((1, 4096)),
         stream: "order-12345",
         event_type: "OrderPlaced",
         content_type: "application/json",
