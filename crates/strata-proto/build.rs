@@ -17,6 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .file_descriptor_set_path(out_dir.join("strata_descriptor.bin"))
-        .compile_protos(&["../../proto/strata/v1/streams.proto"], &["../../proto"])?;
+        .compile_protos(
+            &["../../proto/strata/v1/streams.proto", "../../proto/strata/v1/snapshots.proto"],
+            &["../../proto"],
+        )?;
     Ok(())
 }
