@@ -33,10 +33,58 @@ pub struct AppendArgs {
     /// Seconds to run.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
+    /// Also run this many deliberately slow `$all` subscribers from the
+    /// start (each pauses 50 ms per message), to show they do not slow
+    /// writers or grow the server's memory.
+    #[arg(long, default_value_t = 0)]
+    pub slow_subscribers: usize,
+}
+
+/// Subscribers that read one message every 50 ms until `deadline`; returns
+/// how many events they received in total.
+fn spawn_slow_subscribers(
+    n: usize,
+    channels: &[Channel],
+    deadline: Instant,
+) -> Vec<tokio::task::JoinHandle<u64>> {
+    use strata_proto::v1::{subscribe_request, SubscribeRequest};
+    (0..n)
+        .map(|i| {
+            let mut cl = client(channels, i + 7);
+            tokio::spawn(async move {
+                let req = SubscribeRequest {
+                    stream: "$all".into(),
+                    from: Some(subscribe_request::From::Start(Empty {})),
+                    filter: None,
+                    checkpoint_interval: 0,
+                };
+                let Ok(resp) = cl.subscribe(req).await else {
+                    return 0;
+                };
+                let mut s = resp.into_inner();
+                let mut got = 0u64;
+                while Instant::now() < deadline {
+                    match s.message().await {
+                        Ok(Some(m)) => {
+                            if let Some(strata_proto::v1::subscribe_response::Content::Events(e)) =
+                                m.content
+                            {
+                                got += e.events.len() as u64;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        _ => break,
+                    }
+                }
+                got
+            })
+        })
+        .collect()
 }
 
 pub async fn run(a: AppendArgs, channels: &[Channel]) -> Result<Report> {
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
+    let slow = spawn_slow_subscribers(a.slow_subscribers, channels, deadline);
     let hist = Arc::new(Mutex::new(new_hist()));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -94,6 +142,16 @@ pub async fn run(a: AppendArgs, channels: &[Channel]) -> Result<Report> {
     }
     r.seconds = start.elapsed().as_secs_f64();
     r.latency = Some(Latency::from_hist(&*hist.lock().await));
+    if !slow.is_empty() {
+        let mut got = 0;
+        for t in slow {
+            got += t.await.unwrap_or(0);
+        }
+        r.notes.push(format!(
+            "{} slow subscribers received {got} events in total while writers ran",
+            a.slow_subscribers
+        ));
+    }
     Ok(finish(r, a.event_size))
 }
 
@@ -121,6 +179,7 @@ pub async fn run_mixed(a: MixedArgs, channels: &[Channel]) -> Result<Report> {
         streams_per_client: 4,
         expected: "any".into(),
         duration: a.duration,
+        slow_subscribers: 0,
     };
     let chans = channels.to_vec();
     let writers = tokio::spawn(async move { run(wargs, &chans).await });
