@@ -100,6 +100,8 @@ pub fn stats(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             "log_bytes": s.log_bytes,
             "index_bytes": s.index_bytes,
             "indexed_position": s.indexed_through,
+            "snapshots": s.snapshots,
+            "snapshot_bytes": s.snapshot_bytes,
         });
         println!(
             "{}",
@@ -113,6 +115,8 @@ pub fn stats(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         println!("log bytes:         {}", s.log_bytes);
         println!("index bytes:       {}", s.index_bytes);
         println!("indexed position:  {}", s.indexed_through);
+        println!("snapshots:         {}", s.snapshots);
+        println!("snapshot bytes:    {}", s.snapshot_bytes);
     }
     Ok(())
 }

@@ -14,6 +14,7 @@
 //! segment_max_bytes = 268435456
 //! max_subscriptions = 1024
 //! max_connections = 1024
+//! snapshots_per_stream = 3
 //! ```
 //!
 //! Not here: parsing the command line (`main`) or applying the settings.
@@ -46,6 +47,8 @@ pub struct FileConfig {
     pub max_subscriptions: Option<usize>,
     /// Most concurrent client connections.
     pub max_connections: Option<usize>,
+    /// Snapshots kept per stream.
+    pub snapshots_per_stream: Option<usize>,
 }
 
 impl FileConfig {
@@ -72,6 +75,8 @@ pub struct ServeOverrides {
     pub max_subscriptions: Option<usize>,
     /// `--max-connections` / `STRATA_MAX_CONNECTIONS`.
     pub max_connections: Option<usize>,
+    /// `--snapshots-per-stream` / `STRATA_SNAPSHOTS_PER_STREAM`.
+    pub snapshots_per_stream: Option<usize>,
 }
 
 /// The effective `serve` settings.
@@ -89,6 +94,8 @@ pub struct ServeConfig {
     pub max_subscriptions: usize,
     /// Most concurrent client connections (≥ 1).
     pub max_connections: usize,
+    /// Snapshots kept per stream; older ones are dropped on save (≥ 1).
+    pub snapshots_per_stream: usize,
 }
 
 /// Merges flags/env over the file over defaults. `rust_log` is the value of
@@ -127,12 +134,19 @@ pub fn merge(
             .max_connections
             .or(file.max_connections)
             .unwrap_or(crate::net::DEFAULT_MAX_CONNECTIONS),
+        snapshots_per_stream: cli
+            .snapshots_per_stream
+            .or(file.snapshots_per_stream)
+            .unwrap_or(strata_storage::snapshot::DEFAULT_SNAPSHOTS_PER_STREAM),
     };
     if cfg.max_subscriptions == 0 {
         bail!("max_subscriptions must be at least 1");
     }
     if cfg.max_connections == 0 {
         bail!("max_connections must be at least 1");
+    }
+    if cfg.snapshots_per_stream == 0 {
+        bail!("snapshots_per_stream must be at least 1");
     }
     Ok(cfg)
 }
@@ -166,6 +180,22 @@ mod tests {
         let d = merge(ServeOverrides::default(), FileConfig::default(), None).unwrap();
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(d.log_level, "info");
+        assert_eq!(
+            d.snapshots_per_stream,
+            strata_storage::snapshot::DEFAULT_SNAPSHOTS_PER_STREAM
+        );
+        let file: FileConfig = toml::from_str("snapshots_per_stream = 7").unwrap();
+        assert_eq!(
+            merge(ServeOverrides::default(), file.clone(), None)
+                .unwrap()
+                .snapshots_per_stream,
+            7
+        );
+        let cli = ServeOverrides {
+            snapshots_per_stream: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(merge(cli, file, None).unwrap().snapshots_per_stream, 2);
     }
 
     #[test]
@@ -173,6 +203,11 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
         let cli = ServeOverrides {
             max_connections: Some(0),
+            ..Default::default()
+        };
+        assert!(merge(cli, FileConfig::default(), None).is_err());
+        let cli = ServeOverrides {
+            snapshots_per_stream: Some(0),
             ..Default::default()
         };
         assert!(merge(cli, FileConfig::default(), None).is_err());

@@ -297,6 +297,33 @@ pub fn stream_summary(s: st::StreamInfo) -> pb::StreamSummary {
     }
 }
 
+/// A `SaveSnapshot` request to a storage snapshot (`created_micros` is set
+/// by the store).
+pub fn snapshot_to_save(r: pb::SaveSnapshotRequest) -> st::Snapshot {
+    st::Snapshot {
+        stream: r.stream,
+        revision: r.revision,
+        snapshot_type: r.r#type,
+        schema_version: r.schema_version,
+        data: r.data,
+        metadata: r.metadata,
+        created_micros: 0,
+    }
+}
+
+/// A stored snapshot to its message (1:1).
+pub fn snapshot(s: st::Snapshot) -> pb::Snapshot {
+    pb::Snapshot {
+        stream: s.stream,
+        revision: s.revision,
+        r#type: s.snapshot_type,
+        schema_version: s.schema_version,
+        data: s.data,
+        metadata: s.metadata,
+        created_micros: s.created_micros,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +349,23 @@ mod tests {
             new_event(ev("", "x")).unwrap_err().code(),
             Code::InvalidArgument
         );
+    }
+
+    #[test]
+    fn snapshot_fields_carry_over() {
+        let req = pb::SaveSnapshotRequest {
+            stream: "s".into(),
+            revision: 4,
+            r#type: "T".into(),
+            schema_version: 2,
+            data: vec![1, 2],
+            metadata: vec![3],
+        };
+        let st = snapshot_to_save(req);
+        assert_eq!((st.revision, st.schema_version), (4, 2));
+        let back = snapshot(st);
+        assert_eq!(back.r#type, "T");
+        assert_eq!((back.data, back.metadata), (vec![1, 2], vec![3]));
     }
 
     #[test]

@@ -66,6 +66,9 @@ struct ServeArgs {
     /// Most concurrent client connections [default: 1024].
     #[arg(long, env = "STRATA_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Snapshots kept per stream; saving one more drops the oldest [default: 3].
+    #[arg(long, env = "STRATA_SNAPSHOTS_PER_STREAM")]
+    snapshots_per_stream: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 segment_max_bytes: a.segment_max_bytes,
                 max_subscriptions: a.max_subscriptions,
                 max_connections: a.max_connections,
+                snapshots_per_stream: a.snapshots_per_stream,
             };
             let cfg = config::merge(overrides, file, rust_log())?;
             init_tracing(&cfg.log_level);

@@ -1,5 +1,5 @@
 //! The daemon's lifecycle for `strata serve`: open the store, bind, serve
-//! gRPC (Streams + health + reflection) until SIGTERM / Ctrl-C, drain, close.
+//! gRPC (Streams, Snapshots, health, reflection) until SIGTERM / Ctrl-C, drain, close.
 //!
 //! Shutdown sequence: on the signal, health turns `NOT_SERVING`, a
 //! `watch<bool>` flips to `true` (live subscriptions and long reads end
@@ -13,11 +13,12 @@
 
 use crate::config::ServeConfig;
 use crate::net::limited_incoming;
-use crate::service::StreamsService;
+use crate::service::{SnapshotsService, StreamsService};
 use anyhow::{anyhow, Context};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
+use strata_proto::v1::snapshots_server::SnapshotsServer;
 use strata_proto::v1::streams_server::StreamsServer;
 use strata_storage::{limits, Error, OpenReport, Options, Store};
 use tokio::net::TcpListener;
@@ -49,6 +50,7 @@ pub fn open_store(data_dir: &std::path::Path, opts: Options) -> anyhow::Result<S
 pub fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let opts = Options {
         segment_max_bytes: cfg.segment_max_bytes,
+        snapshots_per_stream: cfg.snapshots_per_stream,
         ..Options::default()
     };
     let store = open_store(&cfg.data_dir, opts)?;
@@ -83,9 +85,17 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
     let streams = StreamsServer::new(streams)
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+    // Snapshots carry up to MAX_SNAPSHOT_BYTES (16 MiB) of data + metadata;
+    // the same message limit leaves room for the rest of the message.
+    let snapshots = SnapshotsServer::new(SnapshotsService::new(store.clone()))
+        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<StreamsServer<StreamsService>>().await;
+    health
+        .set_serving::<SnapshotsServer<SnapshotsService>>()
+        .await;
     health.set_service_status("", ServingStatus::Serving).await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -111,6 +121,9 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
                 .set_not_serving::<StreamsServer<StreamsService>>()
                 .await;
             health
+                .set_not_serving::<SnapshotsServer<SnapshotsService>>()
+                .await;
+            health
                 .set_service_status("", ServingStatus::NotServing)
                 .await;
             tx.send_replace(true);
@@ -133,6 +146,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         index_lag = report.head.saturating_sub(report.index_was_at),
         max_connections = cfg.max_connections,
         max_subscriptions = cfg.max_subscriptions,
+        snapshots_per_stream = cfg.snapshots_per_stream,
         "strata started"
     );
 
@@ -142,6 +156,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(streams)
+        .add_service(snapshots)
         .serve_with_incoming_shutdown(
             limited_incoming(listener, cfg.max_connections),
             async move {

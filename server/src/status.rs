@@ -6,7 +6,8 @@
 //!
 //! - `strata-error`: a kebab-case, machine-readable kind (always present);
 //! - `strata-actual-revision` (`<decimal>` or `no-stream`) and
-//!   `strata-stream` on `wrong-expected-revision`.
+//!   `strata-stream` on `wrong-expected-revision` and
+//!   `snapshot-ahead-of-stream`.
 //!
 //! Metadata values must be visible ASCII, so `strata-stream` is
 //! percent-encoded: `%`, and every byte outside `0x20..=0x7E`, become `%XX`.
@@ -22,9 +23,11 @@ use tonic::{Code, Status};
 
 /// Metadata key of the error kind attached to every error status.
 pub const ERROR_KIND_KEY: &str = "strata-error";
-/// Metadata key of the actual stream revision on `wrong-expected-revision`.
+/// Metadata key of the actual stream revision on `wrong-expected-revision`
+/// and `snapshot-ahead-of-stream`.
 pub const ACTUAL_REVISION_KEY: &str = "strata-actual-revision";
-/// Metadata key of the (percent-encoded) stream name on `wrong-expected-revision`.
+/// Metadata key of the (percent-encoded) stream name on
+/// `wrong-expected-revision` and `snapshot-ahead-of-stream`.
 pub const STREAM_KEY: &str = "strata-stream";
 
 /// Kind for requests that are malformed in ways storage never sees (wrong
@@ -50,6 +53,15 @@ pub fn invalid_request(message: impl Into<String>) -> Status {
 /// parses (the id) is malformed.
 pub fn invalid_event(message: impl Into<String>) -> Status {
     with_kind(Code::InvalidArgument, KIND_INVALID_EVENT, message)
+}
+
+/// `NOT_FOUND` / `snapshot-not-found`: `GetSnapshot` found no snapshot.
+pub fn snapshot_not_found(stream: &str, at_or_before: Option<u64>) -> Status {
+    let message = match at_or_before {
+        Some(r) => format!("stream '{stream}' has no snapshot at or before revision {r}"),
+        None => format!("stream '{stream}' has no snapshot"),
+    };
+    with_kind(Code::NotFound, "snapshot-not-found", message)
 }
 
 /// `RESOURCE_EXHAUSTED` / `too-many-subscriptions`.
@@ -89,6 +101,10 @@ pub fn code_and_kind(e: &Error) -> (Code, &'static str) {
         Error::EventTooLarge { .. } => (Code::ResourceExhausted, "event-too-large"),
         Error::TooManyEvents { .. } => (Code::ResourceExhausted, "too-many-events"),
         Error::AppendTooLarge { .. } => (Code::ResourceExhausted, "append-too-large"),
+        Error::SnapshotAheadOfStream { .. } => {
+            (Code::FailedPrecondition, "snapshot-ahead-of-stream")
+        }
+        Error::SnapshotTooLarge { .. } => (Code::ResourceExhausted, "snapshot-too-large"),
         Error::StreamNotFound(_) => (Code::NotFound, "stream-not-found"),
         Error::PositionBeyondHead { .. } => (Code::OutOfRange, "position-beyond-head"),
         Error::Poisoned(_) => (Code::Unavailable, "poisoned"),
@@ -114,7 +130,9 @@ pub fn from_storage(e: &Error) -> Status {
         _ => e.to_string(),
     };
     let mut status = with_kind(code, kind, message);
-    if let Error::WrongExpectedRevision { stream, actual, .. } = e {
+    if let Error::WrongExpectedRevision { stream, actual, .. }
+    | Error::SnapshotAheadOfStream { stream, actual, .. } = e
+    {
         let md = status.metadata_mut();
         let actual = match actual {
             CurrentRevision::NoStream => "no-stream".to_owned(),
@@ -198,6 +216,38 @@ mod tests {
                 .unwrap(),
             "no-stream"
         );
+    }
+
+    #[test]
+    fn snapshot_errors() {
+        let s = from_storage(&Error::SnapshotAheadOfStream {
+            stream: "order-1".into(),
+            revision: 9,
+            actual: CurrentRevision::Current(4),
+        });
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert_eq!(kind(&s), "snapshot-ahead-of-stream");
+        assert_eq!(
+            s.metadata()
+                .get(ACTUAL_REVISION_KEY)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "4"
+        );
+        assert_eq!(
+            s.metadata().get(STREAM_KEY).unwrap().to_str().unwrap(),
+            "order-1"
+        );
+        let s = from_storage(&Error::SnapshotTooLarge {
+            size_bytes: 20,
+            limit_bytes: 10,
+        });
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert_eq!(kind(&s), "snapshot-too-large");
+        let s = snapshot_not_found("a", Some(3));
+        assert_eq!(s.code(), Code::NotFound);
+        assert_eq!(kind(&s), "snapshot-not-found");
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! The `strata.v1.Streams` gRPC service: request handling over the store.
+//! The gRPC services over the store: `strata.v1.Streams` here and in the
+//! submodules below, `strata.v1.Snapshots` in [`snapshots`].
 //!
 //! This module owns the handler wiring ([`StreamsService`] implements the
 //! generated trait), the shared state handlers need (store, head watch,
 //! shutdown signal, subscription permits) and the small unary RPCs
 //! (`ListStreams`, `ServerInfo`). The larger ones live in submodules:
 //! [`append`], [`read`], [`subscribe`]; [`paging`] holds the message-size
-//! rules shared by reads and subscriptions.
+//! rules shared by reads and subscriptions; [`snapshots`] is the separate
+//! `Snapshots` service ([`SnapshotsService`]).
 //!
 //! It is not where protobuf ↔ domain conversion happens (`convert`) nor
 //! where errors become statuses (`status`), and it knows nothing of
@@ -14,7 +16,10 @@
 mod append;
 mod paging;
 mod read;
+mod snapshots;
 mod subscribe;
+
+pub use snapshots::SnapshotsService;
 
 use crate::{convert, status};
 use std::sync::Arc;
