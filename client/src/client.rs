@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use strata_proto::v1 as pb;
+use strata_proto::v1::snapshots_client::SnapshotsClient;
 use strata_proto::v1::streams_client::StreamsClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
@@ -14,8 +15,8 @@ use crate::convert;
 use crate::error::{self, is_retryable_status, Error, Result};
 use crate::types::{
     AllFrom, AppendResult, Direction, EventData, ExpectedRevision, Filter, ReadAllOptions,
-    ReadOptions, RecordedEvent, ServerInfo, StreamAppend, StreamFrom, StreamSummary, StreamsPage,
-    SubscribeFrom, SubscriptionItem,
+    ReadOptions, RecordedEvent, ServerInfo, Snapshot, SnapshotData, StreamAppend, StreamFrom,
+    StreamSummary, StreamsPage, SubscribeFrom, SubscriptionItem,
 };
 
 /// Largest gRPC message the client sends or accepts, in bytes (32 MiB; the
@@ -174,7 +175,10 @@ impl ClientBuilder {
 
     fn client(&self, channel: Channel) -> Client {
         Client {
-            inner: StreamsClient::new(channel)
+            inner: StreamsClient::new(channel.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            snapshots: SnapshotsClient::new(channel)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             request_timeout: self.request_timeout,
@@ -234,6 +238,7 @@ impl ClientBuilder {
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: StreamsClient<Channel>,
+    snapshots: SnapshotsClient<Channel>,
     request_timeout: Option<Duration>,
     retry: RetryPolicy,
 }
@@ -268,15 +273,30 @@ impl Client {
         self.retry
     }
 
-    /// Runs one call with the request timeout and the retry policy.
-    async fn unary<T, F, Fut>(&self, mut call: F) -> std::result::Result<T, Status>
+    /// Runs one `Streams` call with the request timeout and the retry policy.
+    async fn unary<T, F, Fut>(&self, call: F) -> std::result::Result<T, Status>
     where
         F: FnMut(StreamsClient<Channel>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
     {
+        self.retrying(&self.inner, call).await
+    }
+
+    /// Runs one call on a clone of `client` with the request timeout and
+    /// the retry policy.
+    async fn retrying<C, T, F, Fut>(
+        &self,
+        client: &C,
+        mut call: F,
+    ) -> std::result::Result<T, Status>
+    where
+        C: Clone,
+        F: FnMut(C) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
+    {
         let mut attempt = 1;
         loop {
-            let result = self.timed(call(self.inner.clone())).await;
+            let result = self.timed(call(client.clone())).await;
             match result {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(s) if is_retryable_status(&s) && attempt < self.retry.max_attempts => {
@@ -561,6 +581,83 @@ impl Client {
             .await
             .map(convert::server_info_from_pb)
             .map_err(error::from_plain_status)
+    }
+
+    /// Saves a snapshot of `stream`'s state as of `revision` (events
+    /// `0..=revision` applied). Returns when it is durable, with the time the
+    /// server stored it (unix microseconds).
+    ///
+    /// The server keeps the newest few snapshots per stream (its
+    /// `--snapshots-per-stream`, default 3) and drops older ones. Saving the
+    /// same snapshot twice just stores it again, so the call is retried when
+    /// the server is unavailable, like an append.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FailedPrecondition`] (`snapshot-ahead-of-stream`) if the
+    /// stream has no event at `revision` yet; [`Error::ResourceExhausted`]
+    /// (`snapshot-too-large`) if data + metadata exceed 16 MiB;
+    /// [`Error::InvalidArgument`] or [`Error::PermissionDenied`] for a bad or
+    /// reserved stream name or a type over 255 bytes.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// use strata_client::SnapshotData;
+    ///
+    /// let state = serde_json::to_vec(&serde_json::json!({"total": 12}))?;
+    /// client.save_snapshot("order-1", 41, SnapshotData::new("Order", 1, state)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn save_snapshot(
+        &self,
+        stream: impl Into<String>,
+        revision: u64,
+        snapshot: SnapshotData,
+    ) -> Result<i64> {
+        let request = convert::save_snapshot_to_pb(stream.into(), revision, snapshot);
+        self.retrying(&self.snapshots, |mut c| {
+            let request = request.clone();
+            async move { c.save_snapshot(request).await }
+        })
+        .await
+        .map(|r| r.created_micros)
+        .map_err(error::from_plain_status)
+    }
+
+    /// The newest snapshot of `stream` at or before `at_or_before` (the
+    /// newest of all when `None`); `Ok(None)` when there is none. Retried
+    /// when the server is unavailable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DataLoss`] if the stored snapshot is damaged: replay the
+    /// stream from the start instead (the stream itself is unaffected).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// match client.get_snapshot("order-1", None).await? {
+    ///     Some(s) => println!("state at revision {}: {} bytes", s.revision, s.data.len()),
+    ///     None => println!("no snapshot; replay from the start"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_snapshot(
+        &self,
+        stream: impl Into<String>,
+        at_or_before: Option<u64>,
+    ) -> Result<Option<Snapshot>> {
+        let request = convert::get_snapshot_to_pb(stream.into(), at_or_before);
+        let result = self
+            .retrying(&self.snapshots, |mut c| {
+                let request = request.clone();
+                async move { c.get_snapshot(request).await }
+            })
+            .await;
+        match result {
+            Ok(r) => convert::snapshot_from_pb(r).map(Some),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(error::from_plain_status(s)),
+        }
     }
 
     /// Subscribes to one stream: first its history from `from`, then a

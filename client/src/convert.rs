@@ -7,7 +7,8 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::types::{
     AllFrom, AppendResult, Direction, EventData, ExpectedRevision, Filter, RecordedEvent,
-    ServerInfo, StreamAppend, StreamFrom, StreamSummary, StreamsPage, SubscribeFrom,
+    ServerInfo, Snapshot, SnapshotData, StreamAppend, StreamFrom, StreamSummary, StreamsPage,
+    SubscribeFrom,
 };
 
 /// The name of the global log in requests.
@@ -232,6 +233,48 @@ pub(crate) fn subscribe_message_from_pb(m: pb::SubscribeResponse) -> SubscribeMe
     }
 }
 
+pub(crate) fn save_snapshot_to_pb(
+    stream: String,
+    revision: u64,
+    s: SnapshotData,
+) -> pb::SaveSnapshotRequest {
+    pb::SaveSnapshotRequest {
+        stream,
+        revision,
+        r#type: s.snapshot_type,
+        schema_version: s.schema_version,
+        data: s.data,
+        metadata: s.metadata,
+    }
+}
+
+pub(crate) fn get_snapshot_to_pb(
+    stream: String,
+    at_or_before_revision: Option<u64>,
+) -> pb::GetSnapshotRequest {
+    pb::GetSnapshotRequest {
+        stream,
+        at_or_before_revision,
+    }
+}
+
+/// A `GetSnapshot` response to the snapshot; a response without one is
+/// malformed (the server answers NOT_FOUND instead).
+pub(crate) fn snapshot_from_pb(r: pb::GetSnapshotResponse) -> Result<Snapshot> {
+    let s = r.snapshot.ok_or_else(|| {
+        Error::MalformedResponse("GetSnapshot response without a snapshot".to_owned())
+    })?;
+    Ok(Snapshot {
+        stream: s.stream,
+        revision: s.revision,
+        snapshot_type: s.r#type,
+        schema_version: s.schema_version,
+        data: s.data,
+        metadata: s.metadata,
+        created_micros: s.created_micros,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +301,34 @@ mod tests {
         assert_eq!(rec.event_type, "T");
         assert_eq!(rec.data, [1, 2]);
         assert_eq!(rec.metadata, [3]);
+    }
+
+    #[test]
+    fn snapshot_roundtrip() {
+        let req = save_snapshot_to_pb(
+            "s".into(),
+            3,
+            SnapshotData::new("T", 2, vec![1]).with_metadata(vec![9]),
+        );
+        let stored = pb::Snapshot {
+            stream: req.stream,
+            revision: req.revision,
+            r#type: req.r#type,
+            schema_version: req.schema_version,
+            data: req.data,
+            metadata: req.metadata,
+            created_micros: 5,
+        };
+        let s = snapshot_from_pb(pb::GetSnapshotResponse {
+            snapshot: Some(stored),
+        })
+        .unwrap();
+        assert_eq!((s.revision, s.schema_version, s.created_micros), (3, 2, 5));
+        assert_eq!((s.data, s.metadata), (vec![1], vec![9]));
+        assert!(matches!(
+            snapshot_from_pb(pb::GetSnapshotResponse { snapshot: None }),
+            Err(Error::MalformedResponse(_))
+        ));
     }
 
     #[test]

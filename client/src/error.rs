@@ -57,7 +57,9 @@ pub enum Error {
         /// The server's explanation.
         message: String,
     },
-    /// The stream read does not exist (`NOT_FOUND`).
+    /// The stream read does not exist (`NOT_FOUND`). (A missing snapshot is
+    /// not an error: [`Client::get_snapshot`](crate::Client::get_snapshot)
+    /// returns `Ok(None)`.)
     #[error("not found: {message}")]
     NotFound {
         /// The server's explanation.
@@ -79,9 +81,19 @@ pub enum Error {
         message: String,
     },
     /// A documented limit was exceeded (`RESOURCE_EXHAUSTED`): event size,
-    /// events per append or append size.
+    /// events per append, append size or snapshot size.
     #[error("limit exceeded ({kind}): {message}")]
     ResourceExhausted {
+        /// The `strata-error` kind.
+        kind: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The request needs a state the server is not in
+    /// (`FAILED_PRECONDITION`), e.g. a snapshot of a revision the stream
+    /// does not have yet (`snapshot-ahead-of-stream`).
+    #[error("failed precondition ({kind}): {message}")]
+    FailedPrecondition {
         /// The `strata-error` kind.
         kind: String,
         /// The server's explanation.
@@ -202,6 +214,10 @@ pub(crate) fn from_status(
         },
         Code::PermissionDenied => Error::PermissionDenied { message },
         Code::ResourceExhausted => Error::ResourceExhausted {
+            kind: kind_of(&status),
+            message,
+        },
+        Code::FailedPrecondition => Error::FailedPrecondition {
             kind: kind_of(&status),
             message,
         },

@@ -2,7 +2,7 @@
 //!
 //! Strata stores events in streams and in one global, gaplessly numbered
 //! log (`$all`). This crate talks to a Strata server **only over gRPC** (the
-//! `strata.v1` API in `proto/strata/v1/streams.proto`): it does not embed the
+//! `strata.v1` API in `proto/strata/v1/`): it does not embed the
 //! storage engine, open data directories or run admin commands. It offers:
 //!
 //! - [`Client::append`] / [`Client::append_multi`]: optimistic-concurrency
@@ -11,6 +11,11 @@
 //! - [`Client::read_stream`] / [`Client::read_all`]: reads as a
 //!   [`futures::Stream`] of events (the server's pages are flattened).
 //! - [`Client::list_streams`] and [`Client::server_info`].
+//! - [`Client::save_snapshot`] / [`Client::get_snapshot`]: snapshots of a
+//!   stream's state, stored beside the stream.
+//! - [`Repository`] (module [`aggregate`]): event-sourced [`Aggregate`]s —
+//!   load from the newest snapshot plus the events after it, save with an
+//!   optimistic-concurrency check, snapshot by [`SnapshotPolicy`].
 //! - [`Client::subscribe_to_stream`] / [`Client::subscribe_to_all`]:
 //!   catch-up subscriptions that resubscribe by themselves after connection
 //!   failures, without gaps or duplicates.
@@ -48,16 +53,18 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod aggregate;
 mod client;
 mod convert;
 mod error;
 mod types;
 
+pub use aggregate::{Aggregate, Loaded, Repository, SnapshotPolicy};
 pub use client::{Client, ClientBuilder, RetryPolicy, MAX_MESSAGE_BYTES};
 pub use error::{Error, Result, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
 pub use types::{
     AllFrom, AppendResult, CurrentRevision, Direction, EventData, ExpectedRevision, Filter,
-    ReadAllOptions, ReadOptions, RecordedEvent, ServerInfo, StreamAppend, StreamFrom,
-    StreamSummary, StreamsPage, SubscribeFrom, SubscriptionItem, CONTENT_TYPE_BINARY,
+    ReadAllOptions, ReadOptions, RecordedEvent, ServerInfo, Snapshot, SnapshotData, StreamAppend,
+    StreamFrom, StreamSummary, StreamsPage, SubscribeFrom, SubscriptionItem, CONTENT_TYPE_BINARY,
     CONTENT_TYPE_JSON,
 };

@@ -531,3 +531,67 @@ pub enum SubscriptionItem {
     /// position was examined (and the matching ones delivered).
     Checkpoint(u64),
 }
+
+/// A snapshot to save: an application's serialized state of a stream as of
+/// one revision (see [`Client::save_snapshot`](crate::Client::save_snapshot)).
+///
+/// ```
+/// let s = strata_client::SnapshotData::new("OrderAggregate", 1, br#"{"total":12}"#.to_vec());
+/// assert_eq!(s.schema_version, 1);
+/// assert!(s.metadata.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SnapshotData {
+    /// What kind of state this is, e.g. `OrderAggregate`; at most 255 bytes.
+    pub snapshot_type: String,
+    /// The application's schema version of `data`, so that a loader can
+    /// ignore snapshots written by an older (or newer) version of its code.
+    pub schema_version: u32,
+    /// The serialized state. `data` + `metadata` at most 16 MiB.
+    pub data: Vec<u8>,
+    /// Free-form metadata.
+    pub metadata: Vec<u8>,
+}
+
+impl SnapshotData {
+    /// A snapshot with no metadata.
+    pub fn new(snapshot_type: impl Into<String>, schema_version: u32, data: Vec<u8>) -> Self {
+        Self {
+            snapshot_type: snapshot_type.into(),
+            schema_version,
+            data,
+            metadata: Vec::new(),
+        }
+    }
+
+    /// Sets the metadata.
+    ///
+    /// ```
+    /// let s = strata_client::SnapshotData::new("T", 1, vec![]).with_metadata(b"m".to_vec());
+    /// assert_eq!(s.metadata, b"m");
+    /// ```
+    pub fn with_metadata(mut self, metadata: impl Into<Vec<u8>>) -> Self {
+        self.metadata = metadata.into();
+        self
+    }
+}
+
+/// A stored snapshot, as returned by
+/// [`Client::get_snapshot`](crate::Client::get_snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The stream.
+    pub stream: String,
+    /// The revision whose state this is (events `0..=revision` applied).
+    pub revision: u64,
+    /// What kind of state this is.
+    pub snapshot_type: String,
+    /// The application's schema version of `data`.
+    pub schema_version: u32,
+    /// The serialized state.
+    pub data: Vec<u8>,
+    /// Free-form metadata.
+    pub metadata: Vec<u8>,
+    /// When the server stored it, unix microseconds.
+    pub created_micros: i64,
+}
