@@ -135,7 +135,8 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned + Send {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SnapshotPolicy {
-    /// Never take snapshots; every load replays the whole stream.
+    /// Neither take nor read snapshots: every load replays the whole
+    /// stream (useful to check snapshot-based loads, or for short streams).
     #[default]
     Never,
     /// Take a snapshot whenever a save makes the stream's event count cross
@@ -243,8 +244,8 @@ impl<A: Aggregate> Repository<A> {
     }
 
     /// The current state of `stream`: the newest usable snapshot plus the
-    /// events after it. A stream with no events loads as the default state
-    /// with `version: None`.
+    /// events after it (with [`SnapshotPolicy::Never`]: all events). A
+    /// stream with no events loads as the default state with `version: None`.
     ///
     /// # Errors
     ///
@@ -424,8 +425,12 @@ impl<A: Aggregate> Repository<A> {
         }
     }
 
-    /// The newest usable snapshot at or before `upto`, as a starting state.
+    /// The newest usable snapshot at or before `upto`, as a starting state
+    /// (none with [`SnapshotPolicy::Never`]).
     async fn starting_point(&self, stream: &str, upto: Option<u64>) -> Option<(A, u64)> {
+        if self.policy == SnapshotPolicy::Never {
+            return None;
+        }
         let snapshot: Snapshot = match self.client.get_snapshot(stream, upto).await {
             Ok(Some(s)) => s,
             Ok(None) => return None,

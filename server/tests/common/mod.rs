@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use strata_client::{Client, RetryPolicy};
+use strata_proto::v1::snapshots_client::SnapshotsClient;
 use strata_proto::v1::streams_client::StreamsClient;
 use tonic::transport::Channel;
 
@@ -28,6 +29,8 @@ pub struct Server {
     pub addr: SocketAddr,
     data_dir: PathBuf,
     log_dir: PathBuf,
+    /// Extra `serve` arguments, passed again on every restart.
+    extra_args: Vec<String>,
     starts: u32,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -35,6 +38,12 @@ pub struct Server {
 impl Server {
     /// Starts a server on a fresh temporary data directory and a free port.
     pub fn start() -> Server {
+        Server::start_with_args(&[])
+    }
+
+    /// Like [`Server::start`], with extra `strata serve` arguments (kept for
+    /// restarts), e.g. `["--snapshots-per-stream", "2"]`.
+    pub fn start_with_args(args: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         let log_dir = tmp.path().to_path_buf();
@@ -43,6 +52,7 @@ impl Server {
             addr: "127.0.0.1:0".parse().unwrap(),
             data_dir,
             log_dir,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             starts: 0,
             _tmp: Some(tmp),
         };
@@ -95,6 +105,7 @@ impl Server {
             .arg(&self.data_dir)
             .arg("--listen")
             .arg(self.addr.to_string())
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -161,6 +172,15 @@ impl Server {
         StreamsClient::connect(self.url())
             .await
             .expect("connect raw client")
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20)
+    }
+
+    /// The raw generated `Snapshots` client.
+    pub async fn raw_snapshots(&self) -> SnapshotsClient<Channel> {
+        SnapshotsClient::connect(self.url())
+            .await
+            .expect("connect raw snapshots client")
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20)
     }
