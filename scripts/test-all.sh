@@ -14,15 +14,19 @@ ROOT=$(pwd)
 echo "== build"
 cargo build --workspace --all-targets --locked
 
+LOGS=$(mktemp -d)
 echo "== rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --locked --no-fail-fast 2>&1 | tee "$LOGS/rust.log"
+  RUST_PASSED=$(sed -n 's/.* tests run: \([0-9]*\) passed.*/\1/p' "$LOGS/rust.log" | tail -n1)
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$LOGS/rust.log"
+  RUST_PASSED=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$LOGS/rust.log" | awk '{s+=$1} END {print s+0}')
 fi
 
 echo "== doc tests"
-cargo test --workspace --doc --locked
+cargo test --workspace --doc --locked 2>&1 | tee "$LOGS/doc.log"
+DOC_PASSED=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$LOGS/doc.log" | awk '{s+=$1} END {print s+0}')
 
 echo "== python example against a live server"
 export VENV="${VENV:-$ROOT/.venv}"
@@ -46,4 +50,7 @@ wait "$PID"
 echo "server exited cleanly after SIGTERM"
 trap - EXIT
 rm -rf "$DATA"
+rm -rf "$LOGS"
 echo "== all tests passed"
+# One plain closing line with the totals (Rust tests, doc tests, Python example).
+echo "tests: $(( ${RUST_PASSED:-0} + ${DOC_PASSED:-0} + 1 )) passed, 0 failed"
