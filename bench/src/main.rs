@@ -78,6 +78,13 @@ enum Cmd {
         #[command(flatten)]
         args: workloads::MixedArgs,
     },
+    /// Aggregate loading: full replay of a long stream vs. newest snapshot + tail.
+    Aggregate {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: workloads::AggregateArgs,
+    },
 }
 
 fn main() -> Result<()> {
@@ -92,6 +99,7 @@ fn main() -> Result<()> {
             Cmd::Subscribe { common, args } => (common, workloads::Workload::Subscribe(args)),
             Cmd::Catchup { common, args } => (common, workloads::Workload::Catchup(args)),
             Cmd::Mixed { common, args } => (common, workloads::Workload::Mixed(args)),
+            Cmd::Aggregate { common, args } => (common, workloads::Workload::Aggregate(args)),
         };
         let spawned = match &common.spawn_server {
             Some(bin) => Some(server::Spawned::start(bin).await?),

@@ -1,10 +1,12 @@
 //! The workloads. Each one drives the server through the generated
 //! `strata.v1` client and returns a [`Report`].
 
+mod aggregate;
 mod append;
 mod read;
 mod subscribe;
 
+pub use aggregate::AggregateArgs;
 pub use append::{AppendArgs, MixedArgs};
 pub use read::ReadArgs;
 pub use subscribe::{CatchupArgs, SubscribeArgs};
@@ -26,6 +28,7 @@ pub enum Workload {
     Subscribe(SubscribeArgs),
     Catchup(CatchupArgs),
     Mixed(MixedArgs),
+    Aggregate(AggregateArgs),
 }
 
 pub async fn connect(addr: &str, n: usize) -> Result<Vec<Channel>> {
@@ -56,6 +59,7 @@ pub async fn run(w: Workload, channels: &[Channel]) -> Result<Report> {
         Workload::Subscribe(a) => subscribe::run_live(a, channels).await,
         Workload::Catchup(a) => subscribe::run_catchup(a, channels).await,
         Workload::Mixed(a) => append::run_mixed(a, channels).await,
+        Workload::Aggregate(a) => aggregate::run(a, channels).await,
     }
 }
 
