@@ -132,7 +132,7 @@ async fn build(
             .await
             .context("appending")?;
         done = end;
-        if done <= a.events && done % a.snapshot_every == 0 {
+        if done <= a.events && done.is_multiple_of(a.snapshot_every) {
             snapshots
                 .save_snapshot(SaveSnapshotRequest {
                     stream: stream.to_owned(),
