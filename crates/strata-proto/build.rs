@@ -18,7 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .file_descriptor_set_path(out_dir.join("strata_descriptor.bin"))
         .compile_protos(
-            &["../../proto/strata/v1/streams.proto", "../../proto/strata/v1/snapshots.proto"],
+            &[
+                "../../proto/strata/v1/streams.proto",
+                "../../proto/strata/v1/snapshots.proto",
+            ],
             &["../../proto"],
         )?;
     Ok(())
