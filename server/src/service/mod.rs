@@ -14,6 +14,7 @@
 //! listeners, signals or process lifecycle (`serve`).
 
 mod append;
+mod live;
 mod paging;
 mod read;
 mod snapshots;
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     /// One permit per live subscription.
     pub subscriptions: Arc<Semaphore>,
     pub max_subscriptions: usize,
+    /// Recent events read once and shared by caught-up subscriptions.
+    pub live: Arc<live::LiveFeed>,
 }
 
 /// The `Streams` service implementation. Cheap to clone.
@@ -71,10 +74,12 @@ impl StreamsService {
             head_tx.send_replace(head);
         });
         let max_subscriptions = max_subscriptions.max(1);
+        let live = live::LiveFeed::start(store.clone(), head_rx.clone(), shutdown.clone());
         StreamsService {
             shared: Arc::new(Shared {
                 store,
                 head: head_rx,
+                live,
                 shutdown,
                 subscriptions: Arc::new(Semaphore::new(max_subscriptions)),
                 max_subscriptions,

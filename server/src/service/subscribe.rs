@@ -15,8 +15,13 @@
 //! - a slow consumer pauses only its own task (the bounded channel applies
 //!   back-pressure) and never drops events;
 //! - memory per subscription is bounded by `SUBSCRIPTION_BUFFER_MESSAGES`
-//!   × the largest message (about `paging::TARGET_MESSAGE_BYTES`, at most
-//!   about 2 MiB with one maximal event), plus the page in hand.
+//!   (4) × the largest message (about `paging::TARGET_MESSAGE_BYTES`, 1 MiB;
+//!   at most about 2 MiB with one maximal event), plus the page in hand.
+//!
+//! Caught-up subscriptions take new events from the shared live ring
+//! (`live.rs`) instead of each reading them from storage; one that is
+//! behind the ring reads from storage. Both paths serve the same log from
+//! the same cursor, so which one runs never changes what is delivered.
 //!
 //! Messages: `Events` for every non-empty page; `CaughtUp` **once**, the
 //! first time a read reaches the end of the log (its position is the last
@@ -33,7 +38,8 @@
 //! Concurrent subscriptions are capped by a semaphore
 //! (`--max-subscriptions`); beyond it, `RESOURCE_EXHAUSTED`.
 
-use super::paging::{into_messages, PageSizer};
+use super::live::LiveFeed;
+use super::paging::{into_messages, PageSizer, MAX_EVENTS_PER_MESSAGE};
 use super::{blocking, Shared};
 use crate::convert::{SubscribePlan, SubscribeStart, SubscribeTarget};
 use crate::status;
@@ -50,7 +56,10 @@ use tonic::Status;
 use tracing::Instrument;
 
 /// Messages buffered per subscription before its task waits for the client.
-pub const SUBSCRIPTION_BUFFER_MESSAGES: usize = 16;
+pub const SUBSCRIPTION_BUFFER_MESSAGES: usize = 4;
+
+/// Most events a subscription takes from the live ring at a time.
+const LIVE_TAKE_EVENTS: usize = MAX_EVENTS_PER_MESSAGE;
 
 /// How long a subscription ending at shutdown waits to queue its final status.
 const FINAL_STATUS_WAIT: Duration = Duration::from_millis(200);
@@ -113,6 +122,8 @@ pub(super) async fn subscribe(
     let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER_MESSAGES);
     let task = Subscription {
         store,
+        live: shared.live.clone(),
+        fed: shared.live.fed(),
         head: shared.head.clone(),
         shutdown: shared.shutdown.clone(),
         tx,
@@ -140,6 +151,9 @@ enum Follow {
 #[derive(Debug)]
 struct Subscription {
     store: Store,
+    live: Arc<LiveFeed>,
+    /// How far the live ring is filled.
+    fed: watch::Receiver<u64>,
     head: watch::Receiver<u64>,
     shutdown: watch::Receiver<bool>,
     tx: Tx,
@@ -181,6 +195,38 @@ impl Subscription {
         let filtered = !filter.is_empty();
         let mut scanned_since_checkpoint = 0u64;
         loop {
+            // Caught up or nearly: the shared live ring.
+            if let Some(recent) = self.live.after(pos, LIVE_TAKE_EVENTS) {
+                let Some(last) = recent.last().map(|e| e.position) else {
+                    if let Err(stop) = self.caught_up_then_wait(pos, pos, true).await {
+                        return stop;
+                    }
+                    continue;
+                };
+                let mine: Vec<RecordedEvent> = recent
+                    .iter()
+                    .filter(|e| filter.matches(&e.stream, &e.event_type))
+                    .map(|e| RecordedEvent::clone(e))
+                    .collect();
+                if let Err(stop) = self.send_events(mine).await {
+                    return stop;
+                }
+                if filtered {
+                    scanned_since_checkpoint += last - pos;
+                    if scanned_since_checkpoint >= interval {
+                        scanned_since_checkpoint = 0;
+                        if let Err(stop) = self
+                            .send(Content::Checkpoint(pb::Checkpoint { position: last }))
+                            .await
+                        {
+                            return stop;
+                        }
+                    }
+                }
+                pos = last;
+                continue;
+            }
+            // Behind the ring: read from storage.
             let (store, f, want) = (self.store.clone(), filter.clone(), self.sizer.next());
             let from = AllFrom::Position(pos.saturating_add(1));
             let page =
@@ -207,7 +253,7 @@ impl Subscription {
                 }
             }
             if page.reached_end {
-                if let Err(stop) = self.caught_up_then_wait(pos, pos).await {
+                if let Err(stop) = self.caught_up_then_wait(pos, pos, false).await {
                     return stop;
                 }
             }
@@ -215,7 +261,38 @@ impl Subscription {
     }
 
     async fn follow_stream(&mut self, name: Arc<str>, mut next: u64) -> Stop {
+        // Every position up to this one has been examined for this stream,
+        // once a storage read has reached the stream's end.
+        let mut examined: Option<u64> = None;
         loop {
+            if let Some(recent) = examined.and_then(|ex| self.live.after(ex, LIVE_TAKE_EVENTS)) {
+                let ex = examined.unwrap_or(0);
+                let Some(last) = recent.last().map(|e| e.position) else {
+                    if let Err(stop) = self.caught_up_then_wait(ex, ex, true).await {
+                        return stop;
+                    }
+                    continue;
+                };
+                let mine: Vec<RecordedEvent> = recent
+                    .iter()
+                    .filter(|e| *e.stream == *name && e.revision >= next)
+                    .map(|e| RecordedEvent::clone(e))
+                    .collect();
+                // The ring must continue the stream exactly where we are;
+                // if not (it cannot, but be safe), re-read from storage.
+                if mine.first().is_some_and(|e| e.revision != next) {
+                    examined = None;
+                    continue;
+                }
+                if let Some(l) = mine.last() {
+                    next = l.revision.saturating_add(1);
+                }
+                if let Err(stop) = self.send_events(mine).await {
+                    return stop;
+                }
+                examined = Some(last);
+                continue;
+            }
             // The head seen *before* reading: everything committed up to it
             // is visible to the read below.
             let seen = *self.head.borrow_and_update();
@@ -243,7 +320,8 @@ impl Subscription {
                 return stop;
             }
             if !full {
-                if let Err(stop) = self.caught_up_then_wait(seen, seen).await {
+                examined = Some(seen);
+                if let Err(stop) = self.caught_up_then_wait(seen, seen, false).await {
                     return stop;
                 }
             }
@@ -251,21 +329,35 @@ impl Subscription {
     }
 
     /// Sends `CaughtUp{position}` the first time, then waits until the head
-    /// is beyond `read_through`.
-    async fn caught_up_then_wait(&mut self, position: u64, read_through: u64) -> Result<(), Stop> {
-        if !self.caught_up {
+    /// (or, with `ring`, the live ring) is beyond `read_through`.
+    async fn caught_up_then_wait(
+        &mut self,
+        position: u64,
+        read_through: u64,
+        ring: bool,
+    ) -> Result<(), Stop> {
+        // From the ring, "caught up" also needs the ring to have reached the
+        // head: the feeder may lag it for a moment, and `CaughtUp` promises
+        // that everything committed so far was delivered.
+        let at_head = !ring || *self.head.borrow() <= read_through;
+        if !self.caught_up && at_head {
             self.caught_up = true;
             self.send(Content::CaughtUp(pb::CaughtUp { position }))
                 .await?;
             tracing::debug!(position, "subscription caught up");
         }
         let Subscription {
-            head, shutdown, tx, ..
+            head,
+            fed,
+            shutdown,
+            tx,
+            ..
         } = self;
+        let moved = if ring { fed } else { head };
         tokio::select! {
             biased;
             _ = shutdown.wait_for(|s| *s) => Err(Stop::Shutdown),
-            r = head.wait_for(|h| *h > read_through) => r.map(|_| ()).map_err(|_| Stop::Shutdown),
+            r = moved.wait_for(|h| *h > read_through) => r.map(|_| ()).map_err(|_| Stop::Shutdown),
             () = tx.closed() => Err(Stop::ClientGone),
         }
     }
