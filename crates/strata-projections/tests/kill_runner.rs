@@ -26,8 +26,15 @@ fn spawn_runner(url: &str, dir: &std::path::Path, flush_ms: u64) -> std::process
         .expect("spawn strata-project run")
 }
 
-fn check_consistent(dir: &std::path::Path, events: &[strata_client::RecordedEvent], round: usize) -> (u64, u64, u64) {
-    let (_, totals) = ModelDir::new(dir, "customer-totals").unwrap().open_current().unwrap();
+fn check_consistent(
+    dir: &std::path::Path,
+    events: &[strata_client::RecordedEvent],
+    round: usize,
+) -> (u64, u64, u64) {
+    let (_, totals) = ModelDir::new(dir, "customer-totals")
+        .unwrap()
+        .open_current()
+        .unwrap();
     let cp_t = totals.checkpoint().unwrap().unwrap_or(0);
     assert_eq!(
         contents(&totals),
@@ -35,7 +42,10 @@ fn check_consistent(dir: &std::path::Path, events: &[strata_client::RecordedEven
         "round {round}: customer-totals differs from the fold up to its checkpoint {cp_t}"
     );
     drop(totals);
-    let (_, open) = ModelDir::new(dir, "open-orders").unwrap().open_current().unwrap();
+    let (_, open) = ModelDir::new(dir, "open-orders")
+        .unwrap()
+        .open_current()
+        .unwrap();
     let cp_o = open.checkpoint().unwrap().unwrap_or(0);
     assert_eq!(
         contents(&open),
@@ -80,7 +90,10 @@ async fn sigkilled_runner_resumes_exactly_once_and_at_least_once() {
         child.wait().unwrap();
         let events = all_events(&client).await;
         let cps = check_consistent(&dir, &events, round);
-        println!("round {round}: killed after {wait} ms; checkpoints {cps:?}, log head {}", events.len());
+        println!(
+            "round {round}: killed after {wait} ms; checkpoints {cps:?}, log head {}",
+            events.len()
+        );
     }
     appender.stop().await;
     let head = client.server_info().await.unwrap().head_position;
@@ -93,7 +106,10 @@ async fn sigkilled_runner_resumes_exactly_once_and_at_least_once() {
         if done {
             break;
         }
-        assert!(Instant::now() < deadline, "runner did not catch up with {head}");
+        assert!(
+            Instant::now() < deadline,
+            "runner did not catch up with {head}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     sigterm(&child);
@@ -103,11 +119,22 @@ async fn sigkilled_runner_resumes_exactly_once_and_at_least_once() {
     assert!(t >= head && o >= head && l >= head);
     assert_eq!(contents_len(&dir), fold_totals(&events, u64::MAX).len());
     let (logged, lines) = order_log_positions(&dir.join("order-log.txt"));
-    assert_eq!(logged.len(), events.len(), "every order event is in the order log");
-    println!("order log: {} events, {lines} lines ({} replayed duplicates)", logged.len(), lines - logged.len());
+    assert_eq!(
+        logged.len(),
+        events.len(),
+        "every order event is in the order log"
+    );
+    println!(
+        "order log: {} events, {lines} lines ({} replayed duplicates)",
+        logged.len(),
+        lines - logged.len()
+    );
 }
 
 fn contents_len(dir: &std::path::Path) -> usize {
-    let (_, m) = ModelDir::new(dir, "customer-totals").unwrap().open_current().unwrap();
+    let (_, m) = ModelDir::new(dir, "customer-totals")
+        .unwrap()
+        .open_current()
+        .unwrap();
     contents(&m).len()
 }

@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
-use strata_client::{Client, ExpectedRevision, ReadAllOptions, RecordedEvent, RetryPolicy, StreamAppend};
+use strata_client::{
+    Client, ExpectedRevision, ReadAllOptions, RecordedEvent, RetryPolicy, StreamAppend,
+};
 use strata_projections::demo::{self, Placed, Totals};
 use strata_projections::SledReadModel;
 
@@ -23,7 +25,13 @@ pub fn strata_bin() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|t| if t.is_relative() { workspace.join(t) } else { t })
+        .map(|t| {
+            if t.is_relative() {
+                workspace.join(t)
+            } else {
+                t
+            }
+        })
         .unwrap_or_else(|| workspace.join("target"));
     let bin = target.join("debug").join("strata");
     if !bin.exists() {
@@ -183,16 +191,27 @@ pub async fn append_orders(client: &Client, first: u64, n: u64, per_call: u64) {
     while order < first + n {
         let mut batch = Vec::new();
         while order < first + n && (batch.len() as u64) < per_call {
-            let mut evs = vec![demo::placed(order, &format!("cust-{}", order % 7), (order % 13) as i64 * 100 + 5)];
+            let mut evs = vec![demo::placed(
+                order,
+                &format!("cust-{}", order % 7),
+                (order % 13) as i64 * 100 + 5,
+            )];
             match order % 5 {
                 0 => evs.push(demo::closed(order, true)),
                 1 | 2 => evs.push(demo::closed(order, false)),
                 _ => {}
             }
-            batch.push(StreamAppend::new(demo::stream_of(order), ExpectedRevision::Any, evs));
+            batch.push(StreamAppend::new(
+                demo::stream_of(order),
+                ExpectedRevision::Any,
+                evs,
+            ));
             order += 1;
         }
-        client.append_multi(batch).await.expect("append demo orders");
+        client
+            .append_multi(batch)
+            .await
+            .expect("append demo orders");
     }
 }
 
@@ -227,7 +246,11 @@ impl Appender {
 
 /// Every event in `$all`.
 pub async fn all_events(client: &Client) -> Vec<RecordedEvent> {
-    client.read_all(ReadAllOptions::forwards()).try_collect().await.unwrap()
+    client
+        .read_all(ReadAllOptions::forwards())
+        .try_collect()
+        .await
+        .unwrap()
 }
 
 /// Expected customer-totals model (`c/` and `o/` entries) from the order
@@ -235,7 +258,10 @@ pub async fn all_events(client: &Client) -> Vec<RecordedEvent> {
 pub fn fold_totals(events: &[RecordedEvent], upto: u64) -> BTreeMap<String, String> {
     let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
     let mut open: BTreeMap<u64, Placed> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.position <= upto && e.stream.starts_with("order-")) {
+    for e in events
+        .iter()
+        .filter(|e| e.position <= upto && e.stream.starts_with("order-"))
+    {
         match e.event_type.as_str() {
             "OrderPlaced" => {
                 let p: Placed = serde_json::from_slice(&e.data).unwrap();
@@ -274,7 +300,10 @@ pub fn fold_open(events: &[RecordedEvent], upto: u64) -> BTreeMap<String, String
         match e.event_type.as_str() {
             "OrderPlaced" => {
                 let p: Placed = serde_json::from_slice(&e.data).unwrap();
-                open.insert(format!("{:020}", p.order), serde_json::to_string(&p).unwrap());
+                open.insert(
+                    format!("{:020}", p.order),
+                    serde_json::to_string(&p).unwrap(),
+                );
             }
             "OrderCancelled" | "OrderShipped" => {
                 let r: demo::OrderRef = serde_json::from_slice(&e.data).unwrap();
@@ -302,7 +331,14 @@ pub fn contents(model: &SledReadModel) -> BTreeMap<String, String> {
 /// Canonical form of expected values (same JSON re-encoding as `contents`).
 pub fn canonical(m: BTreeMap<String, String>) -> BTreeMap<String, String> {
     m.into_iter()
-        .map(|(k, v)| (k, serde_json::from_str::<serde_json::Value>(&v).unwrap().to_string()))
+        .map(|(k, v)| {
+            (
+                k,
+                serde_json::from_str::<serde_json::Value>(&v)
+                    .unwrap()
+                    .to_string(),
+            )
+        })
         .collect()
 }
 
