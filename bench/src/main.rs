@@ -71,6 +71,24 @@ enum Cmd {
         #[command(flatten)]
         args: workloads::CatchupArgs,
     },
+    /// UmaDB: the append workload through its own client (feature `umadb`).
+    #[cfg(feature = "umadb")]
+    UmaAppend {
+        #[command(flatten)]
+        args: workloads::umadb::UmaAppendArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// UmaDB: catch-up read of a pre-filled log (feature `umadb`).
+    #[cfg(feature = "umadb")]
+    UmaCatchup {
+        #[command(flatten)]
+        args: workloads::umadb::UmaCatchupArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Appends and reads at the same time.
     Mixed {
         #[command(flatten)]
@@ -100,6 +118,14 @@ fn main() -> Result<()> {
             Cmd::Catchup { common, args } => (common, workloads::Workload::Catchup(args)),
             Cmd::Mixed { common, args } => (common, workloads::Workload::Mixed(args)),
             Cmd::Aggregate { common, args } => (common, workloads::Workload::Aggregate(args)),
+            #[cfg(feature = "umadb")]
+            Cmd::UmaAppend { args, json } => {
+                return print_report(&workloads::umadb::run_append(args).await?, json)
+            }
+            #[cfg(feature = "umadb")]
+            Cmd::UmaCatchup { args, json } => {
+                return print_report(&workloads::umadb::run_catchup(args).await?, json)
+            }
         };
         let spawned = match &common.spawn_server {
             Some(bin) => Some(server::Spawned::start(bin).await?),
@@ -115,14 +141,19 @@ fn main() -> Result<()> {
         if let Some(p) = probe {
             rep.server = Some(p.finish());
         }
-        if common.json {
-            println!("{}", serde_json::to_string_pretty(&rep)?);
-        } else {
-            rep.print_table();
-        }
+        print_report(&rep, common.json)?;
         if let Some(s) = spawned {
             s.stop().await?;
         }
         Ok(())
     })
+}
+
+fn print_report(rep: &report::Report, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rep)?);
+    } else {
+        rep.print_table();
+    }
+    Ok(())
 }

@@ -5,6 +5,8 @@ mod aggregate;
 mod append;
 mod read;
 mod subscribe;
+#[cfg(feature = "umadb")]
+pub mod umadb;
 
 pub use aggregate::AggregateArgs;
 pub use append::{AppendArgs, MixedArgs};
