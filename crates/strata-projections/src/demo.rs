@@ -24,11 +24,23 @@ pub struct Placed {
     pub amount: i64,
 }
 
-/// `OrderShipped` / `OrderCancelled` payload.
+/// `OrderShipped` payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRef {
     /// Order id.
     pub order: u64,
+}
+
+/// `OrderCancelled` payload: carries what is refunded, so per-customer
+/// totals need no per-order state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancelled {
+    /// Order id.
+    pub order: u64,
+    /// Customer name.
+    pub customer: String,
+    /// Refunded amount in cents.
+    pub amount: i64,
 }
 
 /// A customer's totals, the value under `c/<customer>` in [`CustomerTotals`].
@@ -55,18 +67,23 @@ pub fn placed(order: u64, customer: &str, amount: i64) -> EventData {
     EventData::json("OrderPlaced", &p).expect("serializable")
 }
 
-/// An `OrderShipped` or `OrderCancelled` event.
-pub fn closed(order: u64, cancelled: bool) -> EventData {
-    let ty = if cancelled {
-        "OrderCancelled"
-    } else {
-        "OrderShipped"
-    };
-    EventData::json(ty, &OrderRef { order }).expect("serializable")
+/// An `OrderShipped` event.
+pub fn shipped(order: u64) -> EventData {
+    EventData::json("OrderShipped", &OrderRef { order }).expect("serializable")
 }
 
-/// Totals per customer (`c/<customer>` → [`Totals`]); keeps `o/<order>` →
-/// [`Placed`] for orders it may still have to subtract on cancellation.
+/// An `OrderCancelled` event (refunding `amount` to `customer`).
+pub fn cancelled(order: u64, customer: &str, amount: i64) -> EventData {
+    let c = Cancelled {
+        order,
+        customer: customer.to_owned(),
+        amount,
+    };
+    EventData::json("OrderCancelled", &c).expect("serializable")
+}
+
+/// Totals per customer (`c/<customer>` → [`Totals`]): placed orders add,
+/// cancellations subtract.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CustomerTotals;
 
@@ -86,23 +103,14 @@ impl KvProjection for CustomerTotals {
                 t.total += p.amount;
                 t.orders += 1;
                 m.insert_json(key, &t)?;
-                m.insert_json(format!("o/{}", p.order), &p)?;
             }
             "OrderCancelled" => {
-                let r: OrderRef = serde_json::from_slice(&e.data)?;
-                let okey = format!("o/{}", r.order);
-                if let Some(p) = m.get_json::<Placed>(okey.as_bytes())? {
-                    let key = format!("c/{}", p.customer);
-                    let mut t: Totals = m.get_json(key.as_bytes())?.unwrap_or_default();
-                    t.total -= p.amount;
-                    t.orders = t.orders.saturating_sub(1);
-                    m.insert_json(key, &t)?;
-                    m.remove(okey);
-                }
-            }
-            "OrderShipped" => {
-                let r: OrderRef = serde_json::from_slice(&e.data)?;
-                m.remove(format!("o/{}", r.order));
+                let c: Cancelled = serde_json::from_slice(&e.data)?;
+                let key = format!("c/{}", c.customer);
+                let mut t: Totals = m.get_json(key.as_bytes())?.unwrap_or_default();
+                t.total -= c.amount;
+                t.orders = t.orders.saturating_sub(1);
+                m.insert_json(key, &t)?;
             }
             _ => {}
         }
@@ -132,6 +140,7 @@ impl KvProjection for OpenOrders {
             let p: Placed = serde_json::from_slice(&e.data)?;
             m.insert_json(format!("{:020}", p.order), &p)?;
         } else {
+            // OrderShipped and OrderCancelled both carry `order`.
             let r: OrderRef = serde_json::from_slice(&e.data)?;
             m.remove(format!("{:020}", r.order));
         }

@@ -26,6 +26,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const CHECKPOINT_KEY: &[u8] = b"checkpoint";
+/// How long [`SledReadModel::open`] waits for another handle's lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One generation of a key/value read model (cheap to clone; clones share
 /// the open database, so a runner can write while readers query).
@@ -39,13 +41,29 @@ pub struct SledReadModel {
 }
 
 impl SledReadModel {
-    /// Opens (or creates) the sled database in `dir`.
+    /// Opens (or creates) the sled database in `dir`. One process at a time:
+    /// while another holds it, waits up to 10 s, then fails.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        let db = sled::Config::new()
-            .path(&dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        // sled releases its file lock only when its background threads let
+        // go of a closed database, shortly after the last handle is dropped;
+        // wait (bounded) for that instead of failing a reopen.
+        let started = std::time::Instant::now();
+        let db = loop {
+            match sled::Config::new()
+                .path(&dir)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+            {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => break r?,
+            }
+        };
         Ok(Self {
             data: db.open_tree("data")?,
             checkpoints: db.open_tree("checkpoints")?,

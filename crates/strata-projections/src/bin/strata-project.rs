@@ -245,21 +245,23 @@ async fn demo_events(
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let started = Instant::now();
     let mut appended = 0;
-    let chunk = if rate == 0 { 200 } else { (rate / 20).max(1) };
+    // At most 100 streams per multi-stream append (the server limit).
+    let chunk = if rate == 0 {
+        100
+    } else {
+        (rate / 20).clamp(1, 100)
+    };
     let mut order = first;
     let end = first + orders;
     while order < end {
         let mut batch = Vec::new();
         while order < end && (batch.len() as u64) < chunk {
             let customer = format!("cust-{}", rng.random_range(0..customers.max(1)));
-            let mut evs = vec![demo::placed(
-                order,
-                &customer,
-                rng.random_range(100..10_000),
-            )];
+            let amount = rng.random_range(100..10_000);
+            let mut evs = vec![demo::placed(order, &customer, amount)];
             match rng.random_range(0..10) {
-                0..=2 => evs.push(demo::closed(order, true)),
-                3..=6 => evs.push(demo::closed(order, false)),
+                0..=2 => evs.push(demo::cancelled(order, &customer, amount)),
+                3..=6 => evs.push(demo::shipped(order)),
                 _ => {}
             }
             appended += evs.len() as u64;

@@ -191,14 +191,12 @@ pub async fn append_orders(client: &Client, first: u64, n: u64, per_call: u64) {
     while order < first + n {
         let mut batch = Vec::new();
         while order < first + n && (batch.len() as u64) < per_call {
-            let mut evs = vec![demo::placed(
-                order,
-                &format!("cust-{}", order % 7),
-                (order % 13) as i64 * 100 + 5,
-            )];
+            let customer = format!("cust-{}", order % 7);
+            let amount = (order % 13) as i64 * 100 + 5;
+            let mut evs = vec![demo::placed(order, &customer, amount)];
             match order % 5 {
-                0 => evs.push(demo::closed(order, true)),
-                1 | 2 => evs.push(demo::closed(order, false)),
+                0 => evs.push(demo::cancelled(order, &customer, amount)),
+                1 | 2 => evs.push(demo::shipped(order)),
                 _ => {}
             }
             batch.push(StreamAppend::new(
@@ -253,11 +251,10 @@ pub async fn all_events(client: &Client) -> Vec<RecordedEvent> {
         .unwrap()
 }
 
-/// Expected customer-totals model (`c/` and `o/` entries) from the order
-/// events with position <= `upto`, computed independently of the crate.
+/// Expected customer-totals model from the order events with position <=
+/// `upto`, computed independently of the crate.
 pub fn fold_totals(events: &[RecordedEvent], upto: u64) -> BTreeMap<String, String> {
     let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
-    let mut open: BTreeMap<u64, Placed> = BTreeMap::new();
     for e in events
         .iter()
         .filter(|e| e.position <= upto && e.stream.starts_with("order-"))
@@ -265,32 +262,23 @@ pub fn fold_totals(events: &[RecordedEvent], upto: u64) -> BTreeMap<String, Stri
         match e.event_type.as_str() {
             "OrderPlaced" => {
                 let p: Placed = serde_json::from_slice(&e.data).unwrap();
-                let t = totals.entry(p.customer.clone()).or_default();
+                let t = totals.entry(p.customer).or_default();
                 t.total += p.amount;
                 t.orders += 1;
-                open.insert(p.order, p);
             }
-            "OrderCancelled" | "OrderShipped" => {
-                let r: demo::OrderRef = serde_json::from_slice(&e.data).unwrap();
-                if let Some(p) = open.remove(&r.order) {
-                    if e.event_type == "OrderCancelled" {
-                        let t = totals.get_mut(&p.customer).unwrap();
-                        t.total -= p.amount;
-                        t.orders -= 1;
-                    }
-                }
+            "OrderCancelled" => {
+                let c: demo::Cancelled = serde_json::from_slice(&e.data).unwrap();
+                let t = totals.entry(c.customer).or_default();
+                t.total -= c.amount;
+                t.orders -= 1;
             }
             _ => {}
         }
     }
-    let mut out = BTreeMap::new();
-    for (c, t) in totals {
-        out.insert(format!("c/{c}"), serde_json::to_string(&t).unwrap());
-    }
-    for (o, p) in open {
-        out.insert(format!("o/{o}"), serde_json::to_string(&p).unwrap());
-    }
-    out
+    totals
+        .into_iter()
+        .map(|(c, t)| (format!("c/{c}"), serde_json::to_string(&t).unwrap()))
+        .collect()
 }
 
 /// Expected open-orders model from events with position <= `upto`.
