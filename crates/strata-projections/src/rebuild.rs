@@ -11,7 +11,7 @@
 //! the old generation.
 
 use crate::error::{Error, Result};
-use crate::kv::ModelDir;
+use crate::kv::{ModelDir, SledReadModel};
 use crate::projection::{ErrorPolicy, KvProjection};
 use crate::runner::{Runner, RunnerConfig};
 use std::io::IsTerminal;
@@ -30,8 +30,12 @@ pub enum RebuildMode {
 }
 
 /// What a rebuild did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct RebuildReport {
+    /// The rebuilt model, still open: keep using this handle rather than
+    /// reopening the directory in the same process (sled may hold its file
+    /// lock for a while after the last handle is dropped).
+    pub model: SledReadModel,
     /// The generation now serving.
     pub generation: u64,
     /// Events applied.
@@ -69,7 +73,7 @@ pub async fn rebuild_kv<P: KvProjection>(
     let target = client.server_info().await?.head_position;
     let started = Instant::now();
     let mut runner = Runner::new(client.clone(), cfg);
-    runner.add_kv(p, model, ErrorPolicy::default())?;
+    runner.add_kv(p, model.clone(), ErrorPolicy::default())?;
     let running = runner.start();
     let bar = (progress && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(target);
@@ -108,6 +112,7 @@ pub async fn rebuild_kv<P: KvProjection>(
         dir.switch_to(gen)?;
     }
     Ok(RebuildReport {
+        model,
         generation: gen,
         events: st.events_applied,
         checkpoint: st.checkpoint,

@@ -107,36 +107,31 @@ async fn rebuild_matches_live_model_and_swap_keeps_serving() {
     assert_eq!(dir.current().unwrap(), Some(report.generation));
     running.shutdown().await.unwrap();
     drop((totals, open));
-
-    let (gen, swapped) = dir.open_current().unwrap();
-    assert_eq!(gen, report.generation);
     assert_eq!(
-        contents(&swapped),
+        contents(&report.model),
         live_totals,
         "swapped rebuild equals the live model"
     );
-    assert_eq!(
-        dir.generations().unwrap(),
-        vec![gen],
-        "old generation removed on open"
-    );
-    drop(swapped);
+    assert_eq!(report.model.checkpoint().unwrap(), Some(head));
 
     // Reset rebuild in place.
     let report = rebuild_kv(&client, root, OpenOrders, RebuildMode::Reset, cfg, false)
         .await
         .unwrap();
     assert_eq!(report.checkpoint, Some(head));
-    let (_, rebuilt) = ModelDir::new(root, "open-orders")
-        .unwrap()
-        .open_current()
-        .unwrap();
     assert_eq!(
-        contents(&rebuilt),
+        contents(&report.model),
         live_open,
         "reset rebuild equals the live model"
     );
-    assert_eq!(rebuilt.checkpoint().unwrap(), Some(head));
+    assert_eq!(report.model.checkpoint().unwrap(), Some(head));
+    let dir = ModelDir::new(root, "open-orders").unwrap();
+    assert_eq!(dir.current().unwrap(), Some(report.generation));
+    assert_eq!(
+        dir.generations().unwrap(),
+        vec![report.generation],
+        "old generation dropped"
+    );
 }
 
 /// Fails on every `Poison` event; counts the others.

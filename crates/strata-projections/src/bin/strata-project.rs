@@ -381,9 +381,8 @@ async fn bench(
     );
 
     // Live lag: the runner follows while an appender writes at live_rate.
-    let (_, model) = ModelDir::new(&dir, "customer-totals")?.open_current()?;
     let mut runner = Runner::new(client.clone(), cfg);
-    runner.add_kv(CustomerTotals, model, ErrorPolicy::default())?;
+    runner.add_kv(CustomerTotals, r.model.clone(), ErrorPolicy::default())?;
     let running = runner.start();
     let appender = {
         let client = client.clone();
