@@ -116,3 +116,39 @@ impl FileCheckpointStore {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_roundtrip_reset_and_dead_letters() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = FileCheckpointStore::new(tmp.path(), "p").unwrap();
+        assert_eq!(s.load().unwrap(), None);
+        s.save(42).unwrap();
+        s.save(43).unwrap();
+        assert_eq!(s.load().unwrap(), Some(43));
+        assert!(!tmp.path().join("p.tmp").exists(), "temp file renamed away");
+        let dl = crate::DeadLetter {
+            checkpoint: 7,
+            position: 7,
+            stream: "s".into(),
+            revision: 0,
+            event_type: "T".into(),
+            id: "id".into(),
+            error: "boom".into(),
+        };
+        s.add_dead_letter(&dl).unwrap();
+        assert_eq!(s.dead_letters().unwrap(), vec![dl]);
+        s.reset().unwrap();
+        assert_eq!(s.load().unwrap(), None);
+        assert!(s.dead_letters().unwrap().is_empty());
+        std::fs::write(tmp.path().join("p.checkpoint"), "x").unwrap();
+        assert!(matches!(s.load(), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            FileCheckpointStore::new(tmp.path(), "../x"),
+            Err(Error::InvalidName(_))
+        ));
+    }
+}

@@ -378,3 +378,55 @@ impl ModelDir {
         Ok((gen, model))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txn_reads_its_writes_and_commits_with_the_checkpoint() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = SledReadModel::open(tmp.path().join("db")).unwrap();
+        let mut batch = BTreeMap::new();
+        let mut t = KvTxn::new(m.data_tree(), &mut batch);
+        t.insert("a", "1");
+        assert_eq!(t.get(b"a").unwrap(), Some(b"1".to_vec()));
+        t.keep();
+        let mut t = KvTxn::new(m.data_tree(), &mut batch);
+        t.insert("b", "2");
+        drop(t); // a failed event: its writes are discarded
+        let mut t = KvTxn::new(m.data_tree(), &mut batch);
+        assert_eq!(t.get(b"b").unwrap(), None);
+        assert_eq!(t.get(b"a").unwrap(), Some(b"1".to_vec()));
+        t.remove("a");
+        t.insert("c", "3");
+        t.keep();
+        assert_eq!(m.get(b"c").unwrap(), None, "nothing before the commit");
+        m.commit(&batch, &[], 9).unwrap();
+        assert_eq!(m.checkpoint().unwrap(), Some(9));
+        assert_eq!(m.get(b"a").unwrap(), None);
+        assert_eq!(m.get(b"c").unwrap(), Some(b"3".to_vec()));
+    }
+
+    #[test]
+    fn generations_and_current_pointer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelDir::new(tmp.path(), "p").unwrap();
+        assert_eq!(dir.current().unwrap(), None);
+        let (g1, _m1) = dir.open_current().unwrap();
+        assert_eq!((g1, dir.current().unwrap()), (1, Some(1)));
+        let (g2, _m2) = dir.create_next().unwrap();
+        assert_eq!(g2, 2);
+        assert_eq!(
+            dir.current().unwrap(),
+            Some(1),
+            "not serving before the swap"
+        );
+        dir.switch_to(g2).unwrap();
+        assert_eq!(dir.current().unwrap(), Some(2));
+        assert_eq!(dir.generations().unwrap(), vec![1, 2]);
+        std::fs::write(dir.path().join("CURRENT"), "nonsense").unwrap();
+        assert!(matches!(dir.current(), Err(Error::Corrupt { .. })));
+        assert!(ModelDir::new(tmp.path(), "").is_err());
+    }
+}

@@ -538,6 +538,13 @@ async fn run_inner<D: Driver>(
                 biased;
                 _ = rx.changed() => return Ok(()),
                 it = sub.next() => it,
+                // Idle: let events/s decay instead of freezing at the last rate.
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    let elapsed = rate.since.elapsed();
+                    set(status, |s| s.events_per_sec = rate.count as f64 / elapsed.as_secs_f64());
+                    rate = Rate { since: Instant::now(), count: 0 };
+                    continue;
+                }
             };
             let mut pending_err = None;
             let mut items = Vec::new();
