@@ -550,8 +550,8 @@ async fn run_inner<D: Driver>(
             let mut items = Vec::new();
             match first {
                 Some(Ok(i)) => items.push(i),
-                Some(Err(e)) => pending_err = Some(e.to_string()),
-                None => pending_err = Some("subscription ended".to_owned()),
+                Some(Err(e)) => pending_err = Some(SubError::Client(e)),
+                None => pending_err = Some(SubError::Ended),
             }
             let mut n = items.len();
             while pending_err.is_none() && n < batch_size {
@@ -560,8 +560,8 @@ async fn run_inner<D: Driver>(
                         n += usize::from(matches!(i, SubscriptionItem::Event(_)));
                         items.push(i);
                     }
-                    Some(Some(Err(e))) => pending_err = Some(e.to_string()),
-                    Some(None) => pending_err = Some("subscription ended".to_owned()),
+                    Some(Some(Err(e))) => pending_err = Some(SubError::Client(e)),
+                    Some(None) => pending_err = Some(SubError::Ended),
                     None => break,
                 }
             }
@@ -653,7 +653,14 @@ async fn run_inner<D: Driver>(
             }
             match pending_err {
                 None => failures = 0,
-                Some(msg) => {
+                // A request the server will never accept (bad stream name,
+                // reserved name): retrying cannot help.
+                Some(SubError::Client(
+                    e @ (strata_client::Error::InvalidArgument { .. }
+                    | strata_client::Error::PermissionDenied { .. }),
+                )) => return Err(Error::Client(e)),
+                Some(err) => {
+                    let msg = err.to_string();
                     failures += 1;
                     let delay = backoff(cfg, failures);
                     tracing::warn!(projection = %name, "subscription failed ({msg}); resubscribing from {cp:?} in {delay:?}");
@@ -667,6 +674,20 @@ async fn run_inner<D: Driver>(
                     continue 'subscribe;
                 }
             }
+        }
+    }
+}
+
+enum SubError {
+    Client(strata_client::Error),
+    Ended,
+}
+
+impl std::fmt::Display for SubError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubError::Client(e) => e.fmt(f),
+            SubError::Ended => f.write_str("subscription ended"),
         }
     }
 }

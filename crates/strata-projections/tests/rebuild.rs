@@ -233,3 +233,44 @@ async fn handler_errors_stop_or_dead_letter_never_drop() {
     );
     assert_eq!(model.get_json::<u64>(b"count").unwrap(), Some(3));
 }
+
+/// Subscribes to a reserved stream name, which the server always refuses.
+struct Reserved;
+
+impl KvProjection for Reserved {
+    fn name(&self) -> &str {
+        "reserved"
+    }
+    fn source(&self) -> Source {
+        Source::Stream("$reserved".into())
+    }
+    async fn apply(&mut self, _: &RecordedEvent, _: &mut KvTxn<'_>) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_subscription_stops_instead_of_retrying_forever() {
+    let server = Server::start();
+    let client = server.client().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, model) = ModelDir::new(tmp.path(), "reserved")
+        .unwrap()
+        .open_current()
+        .unwrap();
+    let mut runner = Runner::new(client, RunnerConfig::default());
+    runner
+        .add_kv(Reserved, model, ErrorPolicy::default())
+        .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(10), runner.start().wait())
+        .await
+        .expect("runner stops")
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            strata_projections::Error::Client(strata_client::Error::PermissionDenied { .. })
+        ),
+        "{err}"
+    );
+}
