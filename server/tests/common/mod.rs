@@ -41,6 +41,24 @@ impl Server {
         Server::start_with_args(&[])
     }
 
+    /// Starts a server on the given data directory (for example one on a
+    /// size-capped mount); logs go to a temporary directory.
+    #[allow(dead_code)]
+    pub fn start_on(data_dir: PathBuf) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = Server {
+            child: None,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            data_dir,
+            log_dir: tmp.path().to_path_buf(),
+            extra_args: Vec::new(),
+            starts: 0,
+            _tmp: Some(tmp),
+        };
+        s.spawn();
+        s
+    }
+
     /// Like [`Server::start`], with extra `strata serve` arguments (kept for
     /// restarts), e.g. `["--snapshots-per-stream", "2"]`.
     pub fn start_with_args(args: &[&str]) -> Server {
