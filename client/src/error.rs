@@ -179,6 +179,25 @@ pub(crate) fn parse_actual_revision(status: &tonic::Status) -> Option<CurrentRev
     }
 }
 
+/// Decodes the server's percent-encoding of `strata-stream` (metadata must
+/// be visible ASCII, so `%` and bytes outside `0x20..=0x7E` arrive as `%XX`).
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Maps a status to an [`enum@Error`]. `expected_for` looks up the expected
 /// revision the request used for a stream (for `ABORTED`).
 pub(crate) fn from_status(
@@ -193,7 +212,7 @@ pub(crate) fn from_status(
                 .metadata()
                 .get(STREAM_KEY)
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+                .and_then(percent_decode);
             match (stream, parse_actual_revision(&status)) {
                 (Some(stream), Some(actual)) => match expected_for(&stream) {
                     Some(expected) => Error::WrongExpectedRevision {
@@ -231,4 +250,17 @@ pub(crate) fn from_status(
 /// [`from_status`] for calls without an expected revision.
 pub(crate) fn from_plain_status(status: tonic::Status) -> Error {
     from_status(status, &|_| None)
+}
+
+#[cfg(test)]
+mod percent_tests {
+    use super::percent_decode;
+
+    #[test]
+    fn decodes_what_the_server_encodes() {
+        assert_eq!(percent_decode("order-1").as_deref(), Some("order-1"));
+        assert_eq!(percent_decode("a%25b").as_deref(), Some("a%b"));
+        assert_eq!(percent_decode("caf%C3%A9").as_deref(), Some("café"));
+        assert_eq!(percent_decode("bad%2"), None);
+    }
 }

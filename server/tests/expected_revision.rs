@@ -230,3 +230,23 @@ async fn racing_exact_appends_have_one_winner() {
     }
     assert_eq!(count(&c, "race").await, 6);
 }
+
+#[tokio::test]
+async fn conflict_on_a_non_ascii_stream_name_is_typed() {
+    let server = Server::start();
+    let c = server.client().await;
+    let name = "café-%-order";
+    c.append(name, ExpectedRevision::NoStream, events("T", "a", 1))
+        .await
+        .unwrap();
+    match c
+        .append(name, ExpectedRevision::NoStream, events("T", "b", 1))
+        .await
+    {
+        Err(Error::WrongExpectedRevision { stream, actual, .. }) => {
+            assert_eq!(stream, name);
+            assert_eq!(actual, CurrentRevision::Current(0));
+        }
+        other => panic!("expected a typed conflict, got {other:?}"),
+    }
+}
