@@ -9,6 +9,7 @@
 mod admin;
 mod config;
 mod convert;
+mod decode_errors;
 mod net;
 mod serve;
 mod service;

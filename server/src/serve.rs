@@ -152,6 +152,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
 
     let mut stop_accepting = shutdown_rx.clone();
     let server = Server::builder()
+        .layer(crate::decode_errors::DecodeErrorsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
