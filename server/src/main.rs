@@ -6,6 +6,12 @@
 //! `admin`). Exit codes: 0 success; 1 failure (including corruption found
 //! by `verify` and NOT_SERVING from `health`); 2 bad usage (clap).
 
+/// mimalloc instead of glibc malloc: reads and subscriptions allocate and
+/// free a few buffers per event, and glibc's malloc/free took ~15% of the
+/// server's CPU on catch-up reads (perf, docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin;
 mod config;
 mod convert;
