@@ -17,6 +17,11 @@ pub const MAX_TYPE_NAME_BYTES: usize = 255;
 /// Most bytes one group commit writes before its fdatasync (64 MiB). Also
 /// bounds how much a torn tail can hold: recovery refuses to cut more.
 pub const MAX_GROUP_COMMIT_BYTES: usize = 64 * 1024 * 1024;
+/// Disk blocks the writer reserves ahead of the end of the active segment
+/// (fallocate with KEEP_SIZE), in bytes (32 MiB). An fdatasync of a large
+/// append into reserved blocks measured 2.7x faster here than one that must
+/// allocate them (3.5 ms vs 9.5 ms for 4.5 MiB).
+pub const RESERVE_AHEAD_BYTES: u64 = 32 * 1024 * 1024;
 /// Default largest segment file, in bytes (256 MiB).
 pub const DEFAULT_SEGMENT_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// Smallest allowed segment size, in bytes: one maximal transaction must fit.

@@ -395,6 +395,7 @@ impl Store {
             seg_base: active_base,
             seg_len: rec.active_len,
             segment_max_bytes: opts.segment_max_bytes,
+            reserved_to: 0,
             head: rec.head,
             last_ts: rec.last_created_micros,
             heads: HashMap::new(),

@@ -10,10 +10,12 @@
 
 use crate::codec::{encode_record, RecordFields};
 use crate::error::{Error, Result};
-use crate::limits::{MAX_GROUP_COMMIT_BYTES, MAX_UNINDEXED_EVENTS};
+use crate::limits::{MAX_GROUP_COMMIT_BYTES, MAX_UNINDEXED_EVENTS, RESERVE_AHEAD_BYTES};
 use crate::notify::Committed;
 use crate::reader::{LogReader, PointReader};
-use crate::segment::{create_segment, segment_path, Segment, FIRST_RECORD_OFFSET};
+use crate::segment::{
+    create_segment, release, reserve, segment_path, Segment, FIRST_RECORD_OFFSET,
+};
 use crate::store::Shared;
 use crate::tail::{Loc, TailEntry};
 use crate::types::*;
@@ -86,6 +88,8 @@ pub(crate) struct Writer {
     pub seg_base: Position,
     pub seg_len: u64,
     pub segment_max_bytes: u64,
+    /// Blocks of the active segment are reserved up to this offset.
+    pub reserved_to: u64,
     pub head: Position,
     pub last_ts: i64,
     pub heads: HashMap<String, (Revision, Position, Loc)>,
@@ -258,10 +262,21 @@ impl Writer {
     }
 
     fn write_and_sync(&mut self) -> Result<()> {
+        let end = self.seg_len + self.buf.len() as u64;
+        if end > self.reserved_to {
+            // Best effort: if it fails (no space, unsupported) the write
+            // below is what decides, and we try again past `reserved_to`.
+            let to = (end + RESERVE_AHEAD_BYTES)
+                .min(self.segment_max_bytes)
+                .max(end);
+            let from = self.reserved_to.max(self.seg_len);
+            let _ = reserve(&self.file, from, to - from);
+            self.reserved_to = to;
+        }
         if let Err(e) = self.file.write_all_at(&self.buf, self.seg_len) {
-            let full = matches!(e.raw_os_error(), Some(28) | Some(122)); // ENOSPC, EDQUOT
-                                                                         // Put the file back as it was; if that works, nothing was lost and
-                                                                         // the store stays usable (space may come back).
+            // ENOSPC, EDQUOT: put the file back as it was; if that works,
+            // nothing was lost and the store stays usable (space may return).
+            let full = matches!(e.raw_os_error(), Some(28) | Some(122));
             let restored = self
                 .file
                 .set_len(self.seg_len)
@@ -284,6 +299,12 @@ impl Writer {
     }
 
     fn roll(&mut self) -> Result<()> {
+        // The sealed segment keeps no reserved blocks past its end.
+        if self.reserved_to > self.seg_len {
+            let _ = release(&self.file, self.seg_len, self.reserved_to - self.seg_len);
+            let _ = self.file.sync_all();
+        }
+        self.reserved_to = 0;
         let base = self.head + 1;
         let dir = self.shared.log_dir.clone();
         let file = create_segment(&dir, base)?;
