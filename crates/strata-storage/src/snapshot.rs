@@ -170,18 +170,6 @@ impl SnapshotStore {
             })
     }
 
-    /// Drops every snapshot of a stream.
-    #[allow(dead_code)] // used once stream deletion exists
-    pub(crate) fn delete_stream(&self, stream: &str) -> Result<()> {
-        let mut prefix = stream.as_bytes().to_vec();
-        prefix.push(0);
-        for k in self.db.scan_prefix(&prefix).keys() {
-            self.db.remove(k?)?;
-        }
-        self.db.flush()?;
-        Ok(())
-    }
-
     /// (count, bytes of values).
     pub(crate) fn stats(&self) -> (u64, u64) {
         let mut n = 0;

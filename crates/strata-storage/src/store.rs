@@ -168,7 +168,7 @@ impl Shared {
         to: Revision,
     ) -> Result<Vec<(Revision, Position, Loc)>> {
         let mut out = Vec::new();
-        self.walk_stream(log, stream, from, to, |rev, pos, loc, _| {
+        self.walk_stream(log, stream, from, to, false, |rev, pos, loc, _| {
             out.push((rev, pos, loc))
         })?;
         Ok(out)
@@ -182,6 +182,7 @@ impl Shared {
         stream: &str,
         from: Revision,
         to: Revision,
+        copy_events: bool,
         mut f: impl FnMut(Revision, Position, Loc, Option<RecordedEvent>),
     ) -> Result<()> {
         let Some((last, last_pos, last_loc)) = self.stream_head(stream)? else {
@@ -230,7 +231,9 @@ impl Shared {
             }
         }
         // Walk back from `start` to `from`, keeping what is in range.
-        let mut found: Vec<(Revision, Position, Loc, RecordedEvent)> = Vec::new();
+        // Events are copied out only when the caller wants them (reads), not
+        // when it only needs locations (idempotency checks, temporal lookups).
+        let mut found: Vec<(Revision, Position, Loc, Option<RecordedEvent>)> = Vec::new();
         let mut pr = PointReader::new(log);
         let mut loc = start.2;
         let mut rev = start.0;
@@ -239,7 +242,7 @@ impl Shared {
                 pr.with_record_backwards(loc, |v| -> Result<Option<(Position, u32)>> {
                     check_record(v, stream, rev, v.position)?;
                     if rev <= upper {
-                        found.push((rev, v.position, loc, v.to_event()));
+                        found.push((rev, v.position, loc, copy_events.then(|| v.to_event())));
                     }
                     Ok(v.prev)
                 })??;
@@ -253,7 +256,7 @@ impl Shared {
             rev -= 1;
         }
         for (r, p, l, e) in found.into_iter().rev() {
-            f(r, p, l, Some(e));
+            f(r, p, l, e);
         }
         for (r, p, l) in from_tail {
             f(r, p, l, None);
@@ -561,7 +564,7 @@ impl Store {
         let mut pr = PointReader::new(&log);
         let mut out = Vec::with_capacity((hi - lo + 1).min(4096) as usize);
         let mut err = None;
-        sh.walk_stream(&log, stream, lo, hi, |rev, pos, loc, ev| {
+        sh.walk_stream(&log, stream, lo, hi, true, |rev, pos, loc, ev| {
             if err.is_some() {
                 return;
             }

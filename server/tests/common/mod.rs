@@ -43,7 +43,6 @@ impl Server {
 
     /// Starts a server on the given data directory (for example one on a
     /// size-capped mount); logs go to a temporary directory.
-    #[allow(dead_code)]
     pub fn start_on(data_dir: PathBuf) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
