@@ -5,8 +5,11 @@ use crate::types::{CurrentRevision, ExpectedRevision, Position};
 use std::path::PathBuf;
 
 /// Everything that can go wrong in the store.
+///
+/// Deliberately not `#[non_exhaustive]`: the server's mapping to gRPC
+/// statuses is an exhaustive `match`, so a new variant does not compile
+/// until someone decides its status.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// The expected revision did not hold.
     #[error("wrong expected revision for stream '{stream}': expected {expected}, actual {actual}")]
@@ -106,6 +109,10 @@ pub enum Error {
     /// The disk is full. Nothing of this append was written.
     #[error("disk full: {0}")]
     DiskFull(String),
+    /// The writer's queue is full (see [`Store::try_submit`](crate::Store::try_submit)).
+    /// Nothing was written; retry later.
+    #[error("the writer's queue is full ({0} requests waiting); retry later")]
+    Overloaded(usize),
     /// The store is shutting down or has shut down.
     #[error("store is closed")]
     Closed,
@@ -125,12 +132,29 @@ pub enum Error {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// The sled index failed.
+    /// The index database failed (its engine is private to `index.rs`).
     #[error("index error: {0}")]
-    Index(#[from] sled::Error),
+    Index(IndexError),
     /// Any other I/O failure.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// A failure of the index or snapshot database, opaque so that which
+/// embedded database the store uses stays its own business.
+#[derive(Debug)]
+pub struct IndexError(pub(crate) Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for IndexError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for IndexError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
 }
 
 /// Shorthand.

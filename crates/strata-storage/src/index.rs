@@ -27,6 +27,12 @@ use std::path::Path;
 
 const INDEXED_THROUGH: &[u8] = b"indexed_through";
 
+impl From<sled::Error> for crate::error::Error {
+    fn from(e: sled::Error) -> Self {
+        crate::error::Error::Index(crate::error::IndexError(Box::new(e)))
+    }
+}
+
 /// One event as the index records it.
 #[derive(Debug, Clone)]
 pub(crate) struct IndexEntry<'a> {

@@ -33,7 +33,10 @@ mod writer;
 
 pub use error::{Error, Result};
 pub use snapshot::Snapshot;
-pub use store::{OpenReport, Options, Store, StoreStats, WriterStats, MAX_SCAN_EVENTS_PER_READ};
+pub use store::{
+    OpenReport, Options, Store, StoreStats, WriterStats, MAX_SCAN_EVENTS_PER_READ,
+    WRITER_QUEUE_REQUESTS,
+};
 pub use types::*;
 pub use validate::validate_stream_name;
 pub use verify::{verify, VerifyReport};

@@ -26,7 +26,7 @@ use std::fs::{File, OpenOptions};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -34,8 +34,9 @@ use std::time::Duration;
 /// Most `$all` records one read call examines before returning a page, so a
 /// filter that rarely matches cannot hold a reader for the whole log.
 pub const MAX_SCAN_EVENTS_PER_READ: usize = 65_536;
-/// Requests that may queue for the writer before callers block.
-const WRITER_QUEUE_REQUESTS: usize = 16_384;
+/// Requests that may queue for the writer before `submit` blocks and
+/// `try_submit` refuses.
+pub const WRITER_QUEUE_REQUESTS: usize = 16_384;
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -439,30 +440,56 @@ impl Store {
     /// Submits a transaction; `done` runs on the writer thread once it is
     /// durable (or rejected). `done` must be cheap and must not block.
     /// Invalid input is rejected before queueing, and `done` gets the error.
+    /// Blocks while the writer's queue ([`WRITER_QUEUE_REQUESTS`]) is full:
+    /// for threads, not for async tasks (use [`Store::try_submit`]).
     pub fn submit(
         &self,
         appends: Vec<StreamAppend>,
         done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
     ) {
+        self.enqueue(appends, Box::new(done), true)
+    }
+
+    /// Like [`Store::submit`] but never blocks: when the writer's queue is
+    /// full, `done` gets [`Error::Overloaded`] at once and nothing is
+    /// written. Async callers bound their own in-flight submissions below
+    /// [`WRITER_QUEUE_REQUESTS`] and wait asynchronously for room, so this
+    /// error is the rare case of other submitters filling the queue.
+    pub fn try_submit(
+        &self,
+        appends: Vec<StreamAppend>,
+        done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
+    ) {
+        self.enqueue(appends, Box::new(done), false)
+    }
+
+    fn enqueue(&self, appends: Vec<StreamAppend>, reply: crate::writer::Reply, block: bool) {
         let bytes = match validate_transaction(&appends) {
             Ok(b) => b,
-            Err(e) => return done(Err(e)),
+            Err(e) => return reply(Err(e)),
         };
         if let Some(why) = self.inner.shared.poison.lock().unwrap().clone() {
-            return done(Err(Error::Poisoned(why)));
+            return reply(Err(Error::Poisoned(why)));
         }
         let tx = self.inner.tx.read().unwrap().clone();
-        match tx {
-            None => done(Err(Error::Closed)),
-            Some(tx) => {
-                if let Err(e) = tx.send(Request {
-                    appends,
-                    bytes,
-                    reply: Box::new(done),
-                }) {
-                    (e.0.reply)(Err(Error::Closed));
-                }
+        let Some(tx) = tx else {
+            return reply(Err(Error::Closed));
+        };
+        let req = Request {
+            appends,
+            bytes,
+            reply,
+        };
+        if block {
+            if let Err(e) = tx.send(req) {
+                (e.0.reply)(Err(Error::Closed));
             }
+            return;
+        }
+        match tx.try_send(req) {
+            Ok(()) => {}
+            Err(TrySendError::Full(r)) => (r.reply)(Err(Error::Overloaded(WRITER_QUEUE_REQUESTS))),
+            Err(TrySendError::Disconnected(r)) => (r.reply)(Err(Error::Closed)),
         }
     }
 
