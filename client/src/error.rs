@@ -1,15 +1,15 @@
-//! The client's typed error.
+//! The client's typed error and the one place a gRPC status becomes one.
+//!
+//! The metadata names it reads come from `strata_proto::wire` (shared with
+//! the server, which writes them); they are re-exported here under the
+//! names this crate has always exported. Not here: how calls are retried —
+//! this module only says whether a status is worth retrying.
+
+use strata_proto::wire::{self, percent_decode};
 
 use crate::types::{CurrentRevision, ExpectedRevision};
 
-/// Metadata key of the kebab-case error kind the server attaches to every
-/// error status (e.g. `wrong-expected-revision`).
-pub const ERROR_KIND_KEY: &str = "strata-error";
-/// Metadata key carrying a stream's actual revision (decimal, or
-/// `no-stream`) on a wrong-expected-revision error.
-pub const ACTUAL_REVISION_KEY: &str = "strata-actual-revision";
-/// Metadata key naming the stream whose concurrency check failed.
-pub const STREAM_KEY: &str = "strata-stream";
+pub use strata_proto::wire::{ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
 
 /// A `Result` with this crate's [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -172,30 +172,11 @@ pub(crate) fn parse_actual_revision(status: &tonic::Status) -> Option<CurrentRev
         .to_str()
         .ok()?
         .trim();
-    if v == "no-stream" {
+    if v == wire::NO_STREAM_VALUE {
         Some(CurrentRevision::NoStream)
     } else {
         v.parse().ok().map(CurrentRevision::Current)
     }
-}
-
-/// Decodes the server's percent-encoding of `strata-stream` (metadata must
-/// be visible ASCII, so `%` and bytes outside `0x20..=0x7E` arrive as `%XX`).
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Maps a status to an [`enum@Error`]. `expected_for` looks up the expected
@@ -254,6 +235,8 @@ pub(crate) fn from_plain_status(status: tonic::Status) -> Error {
 
 #[cfg(test)]
 mod percent_tests {
+    // The decoder lives in `strata_proto::wire`; this pins what the client
+    // relies on when it reads `strata-stream`.
     use super::percent_decode;
 
     #[test]
