@@ -1,4 +1,9 @@
-//! The [`Client`], its builder and retry policy.
+//! The [`Client`] and its unary calls (appends, listing, server info,
+//! snapshots), each run with the request timeout and the retry policy.
+//!
+//! Not here: connecting (`builder.rs`), the retry policy (`retry.rs`), or
+//! the calls that return streams — reads (`read.rs`) and subscriptions
+//! (`subscription.rs`), which add their methods to [`Client`] there.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -8,209 +13,18 @@ use futures::Stream;
 use strata_proto::v1 as pb;
 use strata_proto::v1::snapshots_client::SnapshotsClient;
 use strata_proto::v1::streams_client::StreamsClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Status;
 
+use crate::builder::ClientBuilder;
 use crate::convert;
 use crate::error::{self, is_retryable_status, Error, Result};
+use crate::retry::RetryPolicy;
 use crate::types::{
     AllFrom, AppendResult, Direction, EventData, ExpectedRevision, Filter, ReadAllOptions,
     ReadOptions, RecordedEvent, ServerInfo, Snapshot, SnapshotData, StreamAppend, StreamFrom,
     StreamSummary, StreamsPage, SubscribeFrom, SubscriptionItem,
 };
-
-/// Largest gRPC message the client sends or accepts, in bytes (32 MiB; the
-/// server accepts appends of up to 16 MiB of event data).
-pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
-
-/// How the client retries calls that failed because the server was
-/// unavailable (gRPC `UNAVAILABLE`) or the connection broke.
-///
-/// The delay before retry `n` (1-based) is `initial_backoff * 2^(n-1)`,
-/// capped at `max_backoff`. Errors that a retry cannot fix (a failed
-/// concurrency check, bad input, a missing stream, ...) are never retried.
-///
-/// ```
-/// use std::time::Duration;
-/// use strata_client::RetryPolicy;
-///
-/// let p = RetryPolicy::default()
-///     .max_attempts(5)
-///     .initial_backoff(Duration::from_millis(20))
-///     .max_backoff(Duration::from_secs(1));
-/// assert_eq!(p.backoff(1), Duration::from_millis(20));
-/// assert_eq!(p.backoff(3), Duration::from_millis(80));
-/// assert_eq!(p.backoff(30), Duration::from_secs(1));
-/// assert_eq!(RetryPolicy::none().attempts(), 1);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    max_attempts: u32,
-    initial_backoff: Duration,
-    max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 10 attempts, 50 ms initial backoff, at most 2 s between attempts.
-    fn default() -> Self {
-        Self {
-            max_attempts: 10,
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(2),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// No retries: every call is tried once.
-    pub fn none() -> Self {
-        Self {
-            max_attempts: 1,
-            ..Self::default()
-        }
-    }
-
-    /// Sets how many times a call is tried in all (at least 1).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
-        self
-    }
-
-    /// Sets the delay before the first retry.
-    pub fn initial_backoff(mut self, d: Duration) -> Self {
-        self.initial_backoff = d;
-        self
-    }
-
-    /// Sets the longest delay between two attempts.
-    pub fn max_backoff(mut self, d: Duration) -> Self {
-        self.max_backoff = d;
-        self
-    }
-
-    /// How many times a call is tried in all.
-    pub fn attempts(&self) -> u32 {
-        self.max_attempts
-    }
-
-    /// The delay before retry number `retry` (1-based).
-    pub fn backoff(&self, retry: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(retry.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.initial_backoff
-            .checked_mul(factor)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
-    }
-}
-
-/// Configures and connects a [`Client`].
-///
-/// ```no_run
-/// # async fn demo() -> strata_client::Result<()> {
-/// use std::time::Duration;
-/// use strata_client::{Client, RetryPolicy};
-///
-/// let client = Client::builder("http://127.0.0.1:2113")
-///     .connect_timeout(Duration::from_secs(2))
-///     .request_timeout(Duration::from_secs(10))
-///     .retry_policy(RetryPolicy::default().max_attempts(3))
-///     .connect()
-///     .await?;
-/// # let _ = client; Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    url: String,
-    connect_timeout: Duration,
-    request_timeout: Option<Duration>,
-    retry: RetryPolicy,
-}
-
-impl ClientBuilder {
-    fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Some(Duration::from_secs(30)),
-            retry: RetryPolicy::default(),
-        }
-    }
-
-    /// How long one attempt to open a connection may take (default 5 s).
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.connect_timeout = d;
-        self
-    }
-
-    /// How long a unary call (append, list, server info), or the start of a
-    /// read, may take per attempt (default 30 s). Subscriptions are not
-    /// limited.
-    pub fn request_timeout(mut self, d: Duration) -> Self {
-        self.request_timeout = Some(d);
-        self
-    }
-
-    /// Removes the request timeout.
-    pub fn no_request_timeout(mut self) -> Self {
-        self.request_timeout = None;
-        self
-    }
-
-    /// How unavailable servers and broken connections are retried.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    fn endpoint(&self) -> Result<Endpoint> {
-        Ok(Endpoint::from_shared(self.url.clone())?
-            .connect_timeout(self.connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(20))
-            .keep_alive_while_idle(true))
-    }
-
-    fn client(&self, channel: Channel) -> Client {
-        Client {
-            inner: StreamsClient::new(channel.clone())
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            snapshots: SnapshotsClient::new(channel)
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            request_timeout: self.request_timeout,
-            retry: self.retry,
-        }
-    }
-
-    /// Connects now, retrying refused or failed connections per the retry
-    /// policy.
-    pub async fn connect(self) -> Result<Client> {
-        let endpoint = self.endpoint()?;
-        let mut attempt = 1;
-        loop {
-            match endpoint.connect().await {
-                Ok(channel) => return Ok(self.client(channel)),
-                Err(e) if attempt < self.retry.max_attempts => {
-                    tracing::debug!(error = %e, attempt, "connect failed; retrying");
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(Error::Transport(e)),
-            }
-        }
-    }
-
-    /// Returns a client that connects on its first call (and reconnects
-    /// whenever the connection is lost). Fails only on a malformed URL.
-    pub fn connect_lazy(self) -> Result<Client> {
-        let channel = self.endpoint()?.connect_lazy();
-        Ok(self.client(channel))
-    }
-}
 
 /// A connection to a Strata server.
 ///
@@ -237,10 +51,10 @@ impl ClientBuilder {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Client {
-    inner: StreamsClient<Channel>,
-    snapshots: SnapshotsClient<Channel>,
-    request_timeout: Option<Duration>,
-    retry: RetryPolicy,
+    pub(crate) inner: StreamsClient<Channel>,
+    pub(crate) snapshots: SnapshotsClient<Channel>,
+    pub(crate) request_timeout: Option<Duration>,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl Client {
@@ -294,22 +108,17 @@ impl Client {
         F: FnMut(C) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
     {
-        let mut attempt = 1;
-        loop {
-            let result = self.timed(call(client.clone())).await;
-            match result {
-                Ok(r) => return Ok(r.into_inner()),
-                Err(s) if is_retryable_status(&s) && attempt < self.retry.max_attempts => {
-                    tracing::debug!(status = %s, attempt, "call failed; retrying");
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(s) => return Err(s),
-            }
-        }
+        self.retry
+            .run("call", is_retryable_status, || {
+                self.timed(call(client.clone()))
+            })
+            .await
+            .map(tonic::Response::into_inner)
     }
 
-    async fn timed<T>(
+    /// Runs `fut` under the request timeout, if one is set; a timeout is
+    /// `DEADLINE_EXCEEDED`, which is not retried.
+    pub(crate) async fn timed<T>(
         &self,
         fut: impl Future<Output = std::result::Result<T, Status>>,
     ) -> std::result::Result<T, Status> {
@@ -808,7 +617,7 @@ impl ReadState {
     }
 
     fn fail(&mut self, status: Status) -> Option<Status> {
-        if is_retryable_status(&status) && self.failures + 1 < self.client.retry.max_attempts {
+        if is_retryable_status(&status) && self.client.retry.may_retry_after(self.failures + 1) {
             tracing::debug!(%status, "read interrupted; resuming");
             self.failures += 1;
             self.inner = None;
@@ -987,7 +796,7 @@ impl SubState {
     /// subscription.
     fn fail(&mut self, status: Status) -> Option<Error> {
         self.inner = None;
-        if is_retryable_status(&status) && self.failures + 1 < self.client.retry.max_attempts {
+        if is_retryable_status(&status) && self.client.retry.may_retry_after(self.failures + 1) {
             tracing::debug!(%status, from = ?self.from, "subscription dropped; resubscribing");
             self.failures += 1;
             None

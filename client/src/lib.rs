@@ -54,14 +54,18 @@
 #![warn(missing_docs)]
 
 pub mod aggregate;
+mod builder;
 mod client;
 mod convert;
 mod error;
+mod retry;
 mod types;
 
 pub use aggregate::{Aggregate, Loaded, Repository, SnapshotPolicy};
-pub use client::{Client, ClientBuilder, RetryPolicy, MAX_MESSAGE_BYTES};
+pub use builder::{ClientBuilder, MAX_MESSAGE_BYTES};
+pub use client::Client;
 pub use error::{Error, Result, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
+pub use retry::RetryPolicy;
 pub use types::{
     AllFrom, AppendResult, CurrentRevision, Direction, EventData, ExpectedRevision, Filter,
     ReadAllOptions, ReadOptions, RecordedEvent, ServerInfo, Snapshot, SnapshotData, StreamAppend,
