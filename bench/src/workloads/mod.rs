@@ -1,5 +1,7 @@
 //! The workloads. Each one drives the server through the generated
-//! `strata.v1` client and returns a [`Report`].
+//! `strata.v1` client and returns a [`Report`]. Also the shared plumbing they
+//! use: channels, a client with the wire's message limit, event ids.
+//! Not here: starting the server or printing reports.
 
 mod aggregate;
 mod append;
@@ -19,10 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use strata_proto::v1::streams_client::StreamsClient;
 use strata_proto::v1::ProposedEvent;
+use strata_proto::wire::MAX_GRPC_MESSAGE_BYTES;
 use tonic::transport::{Channel, Endpoint};
 
-/// Largest message either side may send, in bytes (the server's append limit + slack).
-const MAX_MESSAGE_BYTES: usize = 17 * 1024 * 1024;
 
 pub enum Workload {
     Append(AppendArgs),
@@ -50,8 +51,8 @@ pub async fn connect(addr: &str, n: usize) -> Result<Vec<Channel>> {
 
 pub fn client(channels: &[Channel], i: usize) -> StreamsClient<Channel> {
     StreamsClient::new(channels[i % channels.len()].clone())
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES)
 }
 
 pub async fn run(w: Workload, channels: &[Channel]) -> Result<Report> {
