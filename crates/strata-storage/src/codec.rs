@@ -54,6 +54,8 @@ pub const RECORD_HEADER_BYTES: usize = 92;
 pub const RECORD_TRAILER_BYTES: usize = 4;
 /// Smallest possible record.
 pub const MIN_RECORD_BYTES: usize = RECORD_HEADER_BYTES + RECORD_TRAILER_BYTES;
+/// Largest possible record: one event of a maximal append.
+pub const MAX_RECORD_BYTES: usize = crate::limits::MAX_APPEND_BYTES + MIN_RECORD_BYTES;
 /// Record kind of an event.
 pub const KIND_EVENT: u8 = 1;
 
@@ -236,6 +238,22 @@ pub fn peek_len(buf: &[u8]) -> Option<usize> {
     (buf.len() >= 4).then(|| u32_at(buf, 0) as usize)
 }
 
+/// The length stored in the trailer of the record that ends where `before`
+/// ends (its last [`RECORD_TRAILER_BYTES`] bytes), checked to be a possible
+/// record length. Backward scans use it to find where that record starts.
+pub fn trailer_len(before: &[u8]) -> Result<usize, DecodeError> {
+    let Some(at) = before.len().checked_sub(RECORD_TRAILER_BYTES) else {
+        return Err(DecodeError::Incomplete {
+            needed: RECORD_TRAILER_BYTES,
+        });
+    };
+    let len = u32_at(before, at) as usize;
+    if !(MIN_RECORD_BYTES..=MAX_RECORD_BYTES).contains(&len) {
+        return Err(DecodeError::Invalid("bad record trailer"));
+    }
+    Ok(len)
+}
+
 /// Decodes the record at the start of `buf`, checking its CRC and framing.
 pub fn decode_record(buf: &[u8]) -> Result<RecordView<'_>, DecodeError> {
     if buf.len() < 8 {
@@ -247,7 +265,7 @@ pub fn decode_record(buf: &[u8]) -> Result<RecordView<'_>, DecodeError> {
     if len < MIN_RECORD_BYTES {
         return Err(DecodeError::Invalid("record length below minimum"));
     }
-    if len > crate::limits::MAX_APPEND_BYTES + MIN_RECORD_BYTES {
+    if len > MAX_RECORD_BYTES {
         return Err(DecodeError::Invalid("record length above maximum"));
     }
     if buf.len() < len {

@@ -20,7 +20,11 @@
 //! on a crash the next open re-indexes from `indexed_through`, and the writes
 //! are idempotent.
 
-use crate::limits::{SPARSE_INDEX_INTERVAL_EVENTS, STREAM_SPARSE_INTERVAL_REVISIONS};
+use crate::error::Result;
+use crate::limits::{
+    INDEX_CACHE_BYTES, INDEX_FLUSH_EVERY, SPARSE_INDEX_INTERVAL_EVENTS,
+    STREAM_SPARSE_INTERVAL_REVISIONS,
+};
 use crate::tail::Loc;
 use crate::types::{Position, Revision};
 use std::path::Path;
@@ -93,11 +97,11 @@ fn is_sparse(pos: Position, loc: Loc) -> bool {
 }
 
 impl Index {
-    pub(crate) fn open(path: &Path) -> Result<Index, sled::Error> {
+    pub(crate) fn open(path: &Path) -> Result<Index> {
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(256 * 1024 * 1024)
-            .flush_every_ms(Some(1000))
+            .cache_capacity(INDEX_CACHE_BYTES)
+            .flush_every_ms(Some(INDEX_FLUSH_EVERY.as_millis() as u64))
             .open()?;
         Ok(Index {
             streams: db.open_tree("streams")?,
@@ -107,7 +111,7 @@ impl Index {
         })
     }
 
-    pub(crate) fn indexed_through(&self) -> Result<Position, sled::Error> {
+    pub(crate) fn indexed_through(&self) -> Result<Position> {
         Ok(self
             .db
             .get(INDEXED_THROUGH)?
@@ -116,7 +120,7 @@ impl Index {
     }
 
     /// Drops everything (the log is the truth; used when the index is ahead of it).
-    pub(crate) fn clear(&self) -> Result<(), sled::Error> {
+    pub(crate) fn clear(&self) -> Result<()> {
         self.streams.clear()?;
         self.revs.clear()?;
         self.sparse.clear()?;
@@ -126,11 +130,7 @@ impl Index {
     }
 
     /// Writes a batch of consecutive events ending at `through`.
-    pub(crate) fn apply(
-        &self,
-        entries: &[IndexEntry<'_>],
-        through: Position,
-    ) -> Result<(), sled::Error> {
+    pub(crate) fn apply(&self, entries: &[IndexEntry<'_>], through: Position) -> Result<()> {
         let mut revs = sled::Batch::default();
         let mut sparse = sled::Batch::default();
         let mut heads: std::collections::HashMap<&str, (Revision, Position, Loc)> =
@@ -166,15 +166,13 @@ impl Index {
         Ok(())
     }
 
-    pub(crate) fn flush(&self) -> Result<(), sled::Error> {
-        self.db.flush().map(|_| ())
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Last revision, position and location of a stream.
-    pub(crate) fn stream_head(
-        &self,
-        stream: &str,
-    ) -> Result<Option<(Revision, Position, Loc)>, sled::Error> {
+    pub(crate) fn stream_head(&self, stream: &str) -> Result<Option<(Revision, Position, Loc)>> {
         Ok(self.streams.get(stream.as_bytes())?.map(|v| {
             let (pos, loc) = parse_loc_value(&v[8..]);
             (u64_le(&v, 0), pos, loc)
@@ -187,7 +185,7 @@ impl Index {
         &self,
         stream: &str,
         rev: Revision,
-    ) -> Result<Option<(Position, Loc)>, sled::Error> {
+    ) -> Result<Option<(Position, Loc)>> {
         Ok(self
             .revs
             .get(rev_key(stream, rev))?
@@ -195,10 +193,7 @@ impl Index {
     }
 
     /// The sparse entry at or before `pos`: (position, location, created).
-    pub(crate) fn sparse_floor(
-        &self,
-        pos: Position,
-    ) -> Result<Option<(Position, Loc, i64)>, sled::Error> {
+    pub(crate) fn sparse_floor(&self, pos: Position) -> Result<Option<(Position, Loc, i64)>> {
         let Some(r) = self.sparse.range(..=pos.to_be_bytes()).next_back() else {
             return Ok(None);
         };
@@ -220,17 +215,18 @@ impl Index {
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<(String, Revision, Position)>, sled::Error> {
+    ) -> Result<Vec<(String, Revision, Position)>> {
         let mut out = Vec::new();
-        let iter: Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec), sled::Error>>> =
-            match after {
-                Some(a) if a.as_bytes() >= prefix.as_bytes() => {
-                    let mut start = a.as_bytes().to_vec();
-                    start.push(0);
-                    Box::new(self.streams.range(start..))
-                }
-                _ => Box::new(self.streams.range(prefix.as_bytes()..)),
-            };
+        let iter: Box<
+            dyn Iterator<Item = std::result::Result<(sled::IVec, sled::IVec), sled::Error>>,
+        > = match after {
+            Some(a) if a.as_bytes() >= prefix.as_bytes() => {
+                let mut start = a.as_bytes().to_vec();
+                start.push(0);
+                Box::new(self.streams.range(start..))
+            }
+            _ => Box::new(self.streams.range(prefix.as_bytes()..)),
+        };
         for r in iter {
             let (k, v) = r?;
             if !k.starts_with(prefix.as_bytes()) {

@@ -10,20 +10,30 @@
 //! is blocking (or callback-based for appends) and thread-safe; callers in
 //! async code use the callback form or a blocking pool.
 //!
-//! Code map: [`codec`] (record bytes), `segment` (files), `recovery`
-//! (open-time scan), `writer` (group commit), `index` (sled), `tail`
-//! (committed-but-unindexed events), `reader` (reads), `notify` (head watch),
-//! [`verify`] (offline check), [`store`] (the façade).
+//! Code map (docs/ARCHITECTURE.md has the invariants): [`store`] (the
+//! façade), `engine` (open/close), `writer` (group commit) and `plan`
+//! (checks, idempotency), `query` (reads) over `shared` (state and stream
+//! walks), `reader` (bytes), `tail` and `indexer`/`index` (the derived
+//! sled index), [`codec`] (record bytes), `segment` (files), `recovery`
+//! (open-time scan), `notify` (head watch), [`snapshot`], [`verify`]
+//! (offline check), [`limits`], [`clock`], [`stats`].
 
+pub mod clock;
 pub mod codec;
+mod engine;
 pub mod error;
 mod index;
+mod indexer;
 pub mod limits;
 mod notify;
+mod plan;
+mod query;
 mod reader;
 mod recovery;
 mod segment;
+mod shared;
 pub mod snapshot;
+pub mod stats;
 pub mod store;
 mod tail;
 pub mod types;
@@ -32,11 +42,10 @@ pub mod verify;
 mod writer;
 
 pub use error::{Error, Result};
+pub use limits::{MAX_SCAN_EVENTS_PER_READ, WRITER_QUEUE_REQUESTS};
 pub use snapshot::Snapshot;
-pub use store::{
-    OpenReport, Options, Store, StoreStats, WriterStats, MAX_SCAN_EVENTS_PER_READ,
-    WRITER_QUEUE_REQUESTS,
-};
+pub use stats::{OpenReport, StoreStats, WriterStats};
+pub use store::{Options, Store};
 pub use types::*;
 pub use validate::validate_stream_name;
 pub use verify::{verify, VerifyReport};

@@ -1,6 +1,9 @@
-//! Documented limits of the storage engine. Every one is enforced before
-//! anything is written; a violation is a typed error and nothing is stored.
-//! The units are in the names.
+//! Every limit, size and duration of the storage engine, in one place.
+//! Input limits are enforced before anything is written (a violation is a
+//! typed error and nothing is stored); the rest bound memory and pace the
+//! background threads. Units are in the names (durations are `Duration`s).
+
+use std::time::Duration;
 
 /// Largest `data` + `metadata` of one event, in bytes (1 MiB).
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
@@ -40,7 +43,7 @@ pub const INDEX_BATCH_EVENTS: usize = 16_384;
 /// before writing a batch to sled.
 pub const INDEX_MIN_BATCH_EVENTS: usize = 4_096;
 /// How long the indexer lets a small batch build up.
-pub const INDEX_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+pub const INDEX_LINGER: Duration = Duration::from_millis(20);
 /// The index keeps the location of every revision of a stream that is a
 /// multiple of this; revisions between are reached through each record's
 /// link to the stream's previous event (at most this many hops).
@@ -48,3 +51,41 @@ pub const STREAM_SPARSE_INTERVAL_REVISIONS: u64 = 64;
 /// Every this many global positions the index keeps a position → location
 /// entry ("sparse index"), as Kafka's offset index does.
 pub const SPARSE_INDEX_INTERVAL_EVENTS: u64 = 64;
+/// How long the idle indexer sleeps between checks for new events (it is
+/// also woken by every commit).
+pub const INDEXER_IDLE_WAIT: Duration = Duration::from_millis(100);
+/// How long the indexer waits before retrying a failed index write (reads
+/// are served from the in-memory tail meanwhile).
+pub const INDEX_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How long the writer waits between checks while the indexer is
+/// [`MAX_UNINDEXED_EVENTS`] behind.
+pub const WRITER_INDEX_ROOM_WAIT: Duration = Duration::from_millis(10);
+/// sled's page cache for the stream index, in bytes (256 MiB).
+pub const INDEX_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+/// How often sled flushes the stream index on its own (the log is the
+/// truth; the index catches up from it after a crash).
+pub const INDEX_FLUSH_EVERY: Duration = Duration::from_millis(1000);
+/// Requests that may queue for the writer before `Store::submit` blocks and
+/// `Store::try_submit` refuses with `Error::Overloaded`.
+pub const WRITER_QUEUE_REQUESTS: usize = 16_384;
+/// Streams whose heads the writer caches; past this the cache is cleared.
+pub const HEAD_CACHE_STREAMS: usize = 200_000;
+/// Most `$all` records one read call examines before returning a page, so a
+/// filter that rarely matches cannot hold a reader for the whole log.
+pub const MAX_SCAN_EVENTS_PER_READ: usize = 65_536;
+/// Bytes read at a time by sequential scans (512 KiB).
+pub const SCAN_CHUNK_BYTES: usize = 512 * 1024;
+/// Bytes read for a single random record; more is read if it is larger.
+pub const POINT_READ_BYTES: usize = 4 * 1024;
+/// Bytes read before a record when walking a stream's chain backwards.
+pub const READ_BEHIND_BYTES: usize = 32 * 1024;
+/// Bytes read ahead when point reads turn out to be sequential.
+pub const READ_AHEAD_BYTES: usize = 256 * 1024;
+/// Bytes recovery and verification read at a time (4 MiB).
+pub const RECOVERY_READ_BYTES: usize = 4 * 1024 * 1024;
+/// Largest snapshot `data + metadata`, in bytes (16 MiB).
+pub const MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
+/// Default number of snapshots kept per stream (older ones are dropped).
+pub const DEFAULT_SNAPSHOTS_PER_STREAM: usize = 3;
+/// sled's page cache for the snapshot database, in bytes (64 MiB).
+pub const SNAPSHOT_CACHE_BYTES: u64 = 64 * 1024 * 1024;

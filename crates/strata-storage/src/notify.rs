@@ -2,13 +2,12 @@
 //!
 //! The writer publishes a new [`Committed`] after every durable group
 //! commit; readers bound their scans by it (bytes past it may be written but
-//! not yet durable, and are never served). Waiters block on a condvar or
-//! register a callback — no async runtime is involved.
+//! not yet durable, and are never served). Callers learn of commits by
+//! registering a callback — no async runtime is involved.
 
 use crate::types::Position;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
 
 /// The durable end of the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -27,7 +26,6 @@ pub type CommitListener = Arc<dyn Fn(Position) + Send + Sync>;
 
 pub(crate) struct Notifier {
     state: Mutex<Committed>,
-    cv: Condvar,
     head: AtomicU64,
     listeners: RwLock<Vec<CommitListener>>,
 }
@@ -44,7 +42,6 @@ impl Notifier {
     pub(crate) fn new(initial: Committed) -> Notifier {
         Notifier {
             state: Mutex::new(initial),
-            cv: Condvar::new(),
             head: AtomicU64::new(initial.head),
             listeners: RwLock::new(Vec::new()),
         }
@@ -65,10 +62,9 @@ impl Notifier {
         self.head.store(c.head, Ordering::Release);
     }
 
-    /// Wakes waiters and runs listeners with the current head.
+    /// Runs the listeners with the current head.
     pub(crate) fn notify(&self) {
         let head = self.head();
-        self.cv.notify_all();
         for l in self.listeners.read().unwrap().iter() {
             l(head);
         }
@@ -80,22 +76,7 @@ impl Notifier {
         self.notify();
     }
 
-    /// Blocks until the head is beyond `pos` or the timeout passes; returns the head.
-    pub(crate) fn wait_beyond(&self, pos: Position, timeout: Duration) -> Position {
-        let s = self.state.lock().unwrap();
-        let (s, _) = self
-            .cv
-            .wait_timeout_while(s, timeout, |c| c.head <= pos)
-            .unwrap();
-        s.head
-    }
-
     pub(crate) fn add_listener(&self, l: CommitListener) {
         self.listeners.write().unwrap().push(l);
-    }
-
-    /// Wakes every waiter (used at shutdown).
-    pub(crate) fn wake_all(&self) {
-        self.cv.notify_all();
     }
 }

@@ -5,25 +5,16 @@
 //! beyond it may be written but not yet durable. Every record read is
 //! CRC-checked; a bad one is an [`Error::Corrupt`], never served.
 
-use crate::codec::{decode_record, DecodeError, RecordView, MIN_RECORD_BYTES};
+use crate::codec::{decode_record, trailer_len, DecodeError, RecordView};
 use crate::error::{Error, Result};
 use crate::index::Index;
-use crate::limits::MAX_APPEND_BYTES;
+use crate::limits::{POINT_READ_BYTES, READ_AHEAD_BYTES, READ_BEHIND_BYTES, SCAN_CHUNK_BYTES};
 use crate::notify::{Committed, Notifier};
 use crate::segment::{Segment, Segments, FIRST_RECORD_OFFSET};
 use crate::tail::{Loc, Tail};
 use crate::types::Position;
 use std::ops::ControlFlow;
 use std::sync::{Arc, RwLock};
-
-/// Bytes read at a time by sequential scans.
-const SCAN_CHUNK_BYTES: usize = 512 * 1024;
-/// Bytes read for a single random record (more is read if it is larger).
-const POINT_READ_BYTES: usize = 4 * 1024;
-/// Bytes read before a record when walking a stream's chain backwards.
-const READ_BEHIND_BYTES: usize = 32 * 1024;
-/// Bytes read ahead when point reads turn out to be sequential.
-const READ_AHEAD_BYTES: usize = 256 * 1024;
 
 fn corrupt(seg: &Segment, offset: u64, reason: impl Into<String>) -> Error {
     Error::Corrupt {
@@ -202,13 +193,11 @@ impl<'a> LogReader<'a> {
                         break;
                     }
                     let t = (e - start) as usize;
-                    let l = u32::from_le_bytes(buf[t - 4..t].try_into().expect("4 bytes")) as u64;
-                    if l < MIN_RECORD_BYTES as u64
-                        || l > (MAX_APPEND_BYTES + MIN_RECORD_BYTES) as u64
-                        || e - l < FIRST_RECORD_OFFSET
-                    {
-                        return Err(corrupt(&seg, e - 4, "bad record trailer"));
-                    }
+                    let l = trailer_len(&buf[..t])
+                        .ok()
+                        .map(|l| l as u64)
+                        .filter(|l| e - l >= FIRST_RECORD_OFFSET)
+                        .ok_or_else(|| corrupt(&seg, e - 4, "bad record trailer"))?;
                     if e - l < start {
                         want = want.max(l as usize);
                         break;

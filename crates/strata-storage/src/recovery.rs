@@ -9,11 +9,11 @@
 //! torn write: that is corruption, and opening fails with a clear error.
 
 use crate::codec::{
-    decode_record, decode_segment_header, peek_len, DecodeError, KIND_EVENT, MIN_RECORD_BYTES,
-    SEGMENT_HEADER_BYTES,
+    decode_record, decode_segment_header, peek_len, trailer_len, DecodeError, KIND_EVENT,
+    MIN_RECORD_BYTES, RECORD_TRAILER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use crate::error::{Error, Result};
-use crate::limits::{MAX_APPEND_BYTES, MAX_GROUP_COMMIT_BYTES};
+use crate::limits::{MAX_APPEND_BYTES, MAX_GROUP_COMMIT_BYTES, RECOVERY_READ_BYTES};
 use crate::segment::{create_segment, fsync_dir, list_segments, FIRST_RECORD_OFFSET};
 use crate::types::Position;
 use std::fs::{File, OpenOptions};
@@ -76,7 +76,7 @@ pub(crate) fn scan_segment(
         }
     }
     scan.valid_end = FIRST_RECORD_OFFSET;
-    let mut buf = vec![0u8; 4 * 1024 * 1024];
+    let mut buf = vec![0u8; RECOVERY_READ_BYTES];
     let mut have = 0usize; // bytes in buf
     let mut buf_off = FIRST_RECORD_OFFSET; // file offset of buf[0]
     let mut eof = false;
@@ -204,12 +204,12 @@ fn last_record_of_sealed(path: &Path) -> Result<Option<(Position, i64)>> {
         offset: len,
         reason: reason.to_owned(),
     };
-    if len < FIRST_RECORD_OFFSET + 4 {
+    if len < FIRST_RECORD_OFFSET + RECORD_TRAILER_BYTES as u64 {
         return Err(bad("sealed segment too short"));
     }
-    let mut t = [0u8; 4];
-    file.read_exact_at(&mut t, len - 4)?;
-    let l = u32::from_le_bytes(t) as u64;
+    let mut t = [0u8; RECORD_TRAILER_BYTES];
+    file.read_exact_at(&mut t, len - RECORD_TRAILER_BYTES as u64)?;
+    let l = trailer_len(&t).map_err(|_| bad("bad trailer of last record"))? as u64;
     if l > len - FIRST_RECORD_OFFSET {
         return Err(bad("bad trailer of last record"));
     }

@@ -25,10 +25,7 @@ use crate::error::{Error, Result};
 use crate::types::Revision;
 use std::path::{Path, PathBuf};
 
-/// Largest snapshot `data + metadata`, in bytes (16 MiB).
-pub const MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
-/// Default number of snapshots kept per stream (older ones are dropped).
-pub const DEFAULT_SNAPSHOTS_PER_STREAM: usize = 3;
+pub use crate::limits::{DEFAULT_SNAPSHOTS_PER_STREAM, MAX_SNAPSHOT_BYTES};
 
 /// A snapshot of a stream's state at a revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +44,23 @@ pub struct Snapshot {
     pub metadata: Vec<u8>,
     /// When it was saved, unix microseconds (set by the store).
     pub created_micros: i64,
+}
+
+/// Checks what can be checked of a snapshot without the stream: its size
+/// and type. (Whether the stream has its revision is the store's check.)
+pub(crate) fn check(s: &Snapshot) -> Result<()> {
+    crate::validate::validate_stream_name(&s.stream)?;
+    let size = s.data.len() + s.metadata.len();
+    if size > MAX_SNAPSHOT_BYTES {
+        return Err(Error::SnapshotTooLarge {
+            size_bytes: size,
+            limit_bytes: MAX_SNAPSHOT_BYTES,
+        });
+    }
+    if s.snapshot_type.len() > crate::limits::MAX_TYPE_NAME_BYTES {
+        return Err(Error::InvalidEvent("snapshot type over 255 bytes".into()));
+    }
+    Ok(())
 }
 
 fn key(stream: &str, rev: Revision) -> Vec<u8> {
@@ -120,7 +134,7 @@ impl SnapshotStore {
     pub(crate) fn open(path: &Path, keep: usize) -> Result<SnapshotStore> {
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(crate::limits::SNAPSHOT_CACHE_BYTES)
             .open()?;
         Ok(SnapshotStore {
             db,

@@ -1,31 +1,35 @@
-//! The single writer: checks, encodes and group-commits transactions.
+//! The single writer: encodes and group-commits transactions.
 //!
 //! One thread owns the active segment. It takes every request waiting in its
-//! queue, checks each transaction against current stream revisions (its own
-//! cache, the tail, then sled), encodes the accepted ones into one buffer,
-//! writes it with one `pwrite` and makes it durable with one `fdatasync`.
-//! Only then does it publish the new head, feed the tail and the dedupe
-//! window, and reply. A failed fsync poisons the store: nothing after it is
-//! acknowledged until a restart re-establishes the truth from the file.
+//! queue, has each transaction planned (`plan`: checks and retries), encodes
+//! the accepted ones into one buffer, writes it with one `pwrite` and makes
+//! it durable with one `fdatasync`. Only then does it publish the new head,
+//! feed the tail and the planner, and reply. A failed fsync poisons the
+//! store: nothing after it is acknowledged until a restart re-establishes
+//! the truth from the file. A full disk is undone by truncation and refused
+//! without poisoning, since nothing was lost.
+//!
+//! Not here: the checks (`plan`), the record bytes (`codec`), segment file
+//! creation (`segment`).
 
 use crate::codec::{encode_record, RecordFields};
 use crate::error::{Error, Result};
-use crate::limits::{MAX_GROUP_COMMIT_BYTES, MAX_UNINDEXED_EVENTS, RESERVE_AHEAD_BYTES};
+use crate::limits::{
+    MAX_GROUP_COMMIT_BYTES, MAX_UNINDEXED_EVENTS, RESERVE_AHEAD_BYTES, WRITER_INDEX_ROOM_WAIT,
+};
 use crate::notify::Committed;
-use crate::reader::{LogReader, PointReader};
+use crate::plan::{GroupState, Plan, Planner};
 use crate::segment::{
     create_segment, release, reserve, segment_path, Segment, FIRST_RECORD_OFFSET,
 };
-use crate::store::Shared;
+use crate::shared::Shared;
 use crate::tail::{Loc, TailEntry};
 use crate::types::*;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::Duration;
-use uuid::Uuid;
 
 /// Called once with the outcome of a transaction, on the writer thread.
 pub(crate) type Reply = Box<dyn FnOnce(Result<Vec<AppendResult>>) + Send>;
@@ -38,82 +42,59 @@ pub(crate) struct Request {
     pub reply: Reply,
 }
 
-/// Streams whose heads the writer caches; past this the cache is cleared.
-const HEAD_CACHE_STREAMS: usize = 200_000;
-
-/// Event ids of the most recent events, for idempotent `Any` retries.
-#[derive(Debug, Default)]
-pub(crate) struct DedupeWindow {
-    by_id: HashMap<Uuid, Position>,
-    order: VecDeque<Uuid>,
-    capacity: usize,
-}
-
-impl DedupeWindow {
-    pub(crate) fn new(capacity: usize) -> Self {
-        DedupeWindow {
-            by_id: HashMap::with_capacity(capacity.min(1 << 20)),
-            order: VecDeque::new(),
-            capacity,
-        }
-    }
-    pub(crate) fn insert(&mut self, id: Uuid, pos: Position) {
-        if self.capacity == 0 {
-            return;
-        }
-        if self.by_id.insert(id, pos).is_none() {
-            self.order.push_back(id);
-        }
-        while self.order.len() > self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.by_id.remove(&old);
-            }
-        }
-    }
-    fn get(&self, id: &Uuid) -> Option<Position> {
-        self.by_id.get(id).copied()
-    }
-}
-
-enum Plan {
-    /// Write these; first revision per append.
-    Write(Vec<(Revision, Option<Loc>)>),
-    /// Already committed: the original results.
-    Dedupe(Vec<AppendResult>),
-}
-
-pub(crate) struct Writer {
-    pub shared: Arc<Shared>,
+/// Where the log ends when the writer starts.
+pub(crate) struct LogEnd {
+    /// The active segment, open for writing.
     pub file: File,
     pub seg_base: Position,
     pub seg_len: u64,
-    pub segment_max_bytes: u64,
-    /// Blocks of the active segment are reserved up to this offset.
-    pub reserved_to: u64,
     pub head: Position,
-    pub last_ts: i64,
-    pub heads: HashMap<String, (Revision, Position, Loc)>,
-    pub dedupe: DedupeWindow,
-    pub buf: Vec<u8>,
+    pub last_created_micros: i64,
 }
 
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    planner: Planner,
+    file: File,
+    seg_base: Position,
+    seg_len: u64,
+    segment_max_bytes: u64,
+    /// Blocks of the active segment are reserved up to this offset.
+    reserved_to: u64,
+    head: Position,
+    last_ts: i64,
+    buf: Vec<u8>,
 }
 
-/// Group-local state: what the requests planned so far in this group change.
+/// One group commit in the making.
 #[derive(Default)]
-struct Pending {
-    heads: HashMap<String, (Revision, Position, Loc)>,
-    ids: HashMap<Uuid, Position>,
+struct Group {
+    state: GroupState,
     entries: Vec<(Position, TailEntry)>,
     replies: Vec<(Reply, Result<Vec<AppendResult>>)>,
 }
 
 impl Writer {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        planner: Planner,
+        end: LogEnd,
+        segment_max_bytes: u64,
+    ) -> Writer {
+        Writer {
+            shared,
+            planner,
+            file: end.file,
+            seg_base: end.seg_base,
+            seg_len: end.seg_len,
+            segment_max_bytes,
+            reserved_to: 0,
+            head: end.head,
+            last_ts: end.last_created_micros,
+            buf: Vec::with_capacity(1 << 20),
+        }
+    }
+
     /// The writer loop; returns when every sender is gone.
     pub(crate) fn run(mut self, rx: Receiver<Request>) {
         let mut queue: VecDeque<Request> = VecDeque::new();
@@ -136,10 +117,6 @@ impl Writer {
         let _ = self.file.sync_all();
     }
 
-    fn poisoned(&self) -> Option<String> {
-        self.shared.poison.lock().unwrap().clone()
-    }
-
     fn poison(&self, why: String) {
         tracing::error!(error = %why, "store poisoned: refusing further writes until restart");
         *self.shared.poison.lock().unwrap() = Some(why);
@@ -147,15 +124,12 @@ impl Writer {
 
     /// Waits while the indexer is too far behind (bounds tail memory).
     fn wait_for_index_room(&self) {
-        loop {
-            if self.shared.tail.read().unwrap().len() < MAX_UNINDEXED_EVENTS {
-                return;
-            }
+        while self.shared.tail.read().unwrap().len() >= MAX_UNINDEXED_EVENTS {
             let g = self.shared.index_signal.lock().unwrap();
             let _ = self
                 .shared
                 .index_cv
-                .wait_timeout(g, Duration::from_millis(10))
+                .wait_timeout(g, WRITER_INDEX_ROOM_WAIT)
                 .unwrap();
         }
     }
@@ -163,15 +137,15 @@ impl Writer {
     /// Plans and commits requests from the front of the queue, as many as fit
     /// the active segment, with one write and one fdatasync.
     fn commit_some(&mut self, queue: &mut VecDeque<Request>) {
-        if let Some(why) = self.poisoned() {
+        if let Some(why) = self.shared.poisoned() {
             for r in queue.drain(..) {
                 (r.reply)(Err(Error::Poisoned(why.clone())));
             }
             return;
         }
         self.wait_for_index_room();
-        let ts = now_micros().max(self.last_ts);
-        let mut p = Pending::default();
+        let ts = crate::clock::now_micros().max(self.last_ts);
+        let mut g = Group::default();
         let mut next_pos = self.head + 1;
         self.buf.clear();
         let mut need_roll = false;
@@ -182,25 +156,19 @@ impl Writer {
                 break;
             }
             let req = queue.pop_front().expect("front exists");
-            match self.plan(&req.appends, &p) {
-                Err(e) => p.replies.push((req.reply, Err(e))),
-                Ok(Plan::Dedupe(results)) => p.replies.push((req.reply, Ok(results))),
+            let result = match self.planner.plan(&req.appends, &g.state) {
+                Err(e) => Err(e),
+                Ok(Plan::Dedupe(results)) => Ok(results),
                 Ok(Plan::Write(first_revs)) => {
-                    let results = self.encode(&req.appends, &first_revs, &mut next_pos, ts, &mut p);
-                    p.replies.push((req.reply, Ok(results)));
+                    Ok(self.encode(&req.appends, &first_revs, &mut next_pos, ts, &mut g))
                 }
-            }
+            };
+            g.replies.push((req.reply, result));
         }
         if !self.buf.is_empty() {
             let t0 = std::time::Instant::now();
-            let synced = self.write_and_sync();
-            let c = &self.shared.counters;
-            c.sync_nanos.fetch_add(
-                t0.elapsed().as_nanos() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-            if let Err(e) = synced {
-                for (reply, _) in p.replies {
+            if let Err(e) = self.write_and_sync() {
+                for (reply, _) in g.replies {
                     reply(Err(match &e {
                         Error::DiskFull(m) => Error::DiskFull(m.clone()),
                         Error::Poisoned(m) => Error::Poisoned(m.clone()),
@@ -209,49 +177,22 @@ impl Writer {
                 }
                 return;
             }
-            c.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            c.events.fetch_add(
+            let written = g
+                .replies
+                .iter()
+                .filter(|(_, r)| r.as_ref().is_ok_and(|v| v.iter().all(|a| !a.deduplicated)))
+                .count() as u64;
+            self.shared.counters.group(
+                written,
                 next_pos - 1 - self.head,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-            c.transactions.fetch_add(
-                p.replies
-                    .iter()
-                    .filter(|(_, r)| r.as_ref().is_ok_and(|v| v.iter().all(|a| !a.deduplicated)))
-                    .count() as u64,
-                std::sync::atomic::Ordering::Relaxed,
+                t0.elapsed().as_nanos() as u64,
             );
             self.head = next_pos - 1;
             self.last_ts = ts;
             self.seg_len += self.buf.len() as u64;
-            // Order matters: the committed end first (so nothing in the tail
-            // or sled is ever past it), then the tail, then wake-ups (so a
-            // woken subscriber finds the events in the tail).
-            self.shared.notifier.set(Committed {
-                head: self.head,
-                seg_base: self.seg_base,
-                seg_len: self.seg_len,
-            });
-            {
-                let mut tail = self.shared.tail.write().unwrap();
-                for (pos, e) in p.entries {
-                    tail.push(pos, e);
-                }
-            }
-            for (id, pos) in p.ids {
-                self.dedupe.insert(id, pos);
-            }
-            if self.heads.len() + p.heads.len() > HEAD_CACHE_STREAMS {
-                self.heads.clear();
-            }
-            self.heads.extend(p.heads);
-            self.shared.notifier.notify();
-            {
-                let _g = self.shared.index_signal.lock().unwrap();
-                self.shared.index_cv.notify_all();
-            }
+            self.publish(&mut g);
         }
-        for (reply, result) in p.replies {
+        for (reply, result) in g.replies {
             reply(result);
         }
         if need_roll {
@@ -259,6 +200,26 @@ impl Writer {
                 self.poison(format!("could not create a new segment: {e}"));
             }
         }
+    }
+
+    /// Makes a durable group visible. Order matters: the committed end first
+    /// (so nothing in the tail or sled is ever past it), then the tail, then
+    /// wake-ups (so a woken subscriber finds the events in the tail).
+    fn publish(&mut self, g: &mut Group) {
+        self.shared.notifier.set(Committed {
+            head: self.head,
+            seg_base: self.seg_base,
+            seg_len: self.seg_len,
+        });
+        {
+            let mut tail = self.shared.tail.write().unwrap();
+            for (pos, e) in g.entries.drain(..) {
+                tail.push(pos, e);
+            }
+        }
+        self.planner.committed(std::mem::take(&mut g.state));
+        self.shared.notifier.notify();
+        self.shared.wake_indexer();
     }
 
     fn write_and_sync(&mut self) -> Result<()> {
@@ -274,9 +235,10 @@ impl Writer {
             self.reserved_to = to;
         }
         if let Err(e) = self.file.write_all_at(&self.buf, self.seg_len) {
-            // ENOSPC, EDQUOT: put the file back as it was; if that works,
-            // nothing was lost and the store stays usable (space may return).
-            let full = matches!(e.raw_os_error(), Some(28) | Some(122));
+            // Out of space or quota: put the file back as it was; if that
+            // works, nothing was lost and the store stays usable (space may
+            // return).
+            let full = matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT));
             let restored = self
                 .file
                 .set_len(self.seg_len)
@@ -323,155 +285,6 @@ impl Writer {
         Ok(())
     }
 
-    /// Current head of a stream, as of this group so far.
-    fn current(&mut self, stream: &str, p: &Pending) -> Result<Option<(Revision, Position, Loc)>> {
-        if let Some(h) = p.heads.get(stream) {
-            return Ok(Some(*h));
-        }
-        if let Some(h) = self.heads.get(stream) {
-            return Ok(Some(*h));
-        }
-        let h = self.shared.stream_head(stream)?;
-        if let Some(h) = h {
-            if self.heads.len() >= HEAD_CACHE_STREAMS {
-                self.heads.clear();
-            }
-            self.heads.insert(stream.to_owned(), h);
-        }
-        Ok(h)
-    }
-
-    fn plan(&mut self, appends: &[StreamAppend], p: &Pending) -> Result<Plan> {
-        let mut first_revs = Vec::with_capacity(appends.len());
-        let mut dedupes = Vec::new();
-        for a in appends {
-            let cur = self.current(&a.stream, p)?;
-            let actual = match cur {
-                Some((r, _, _)) => CurrentRevision::Current(r),
-                None => CurrentRevision::NoStream,
-            };
-            let ok = match a.expected {
-                ExpectedRevision::Any => true,
-                ExpectedRevision::NoStream => cur.is_none(),
-                ExpectedRevision::StreamExists => cur.is_some(),
-                ExpectedRevision::Exact(r) => cur.map(|c| c.0) == Some(r),
-            };
-            let conflict = || Error::WrongExpectedRevision {
-                stream: a.stream.clone(),
-                expected: a.expected,
-                actual,
-            };
-            // Idempotency: is this a retry of something already committed?
-            let retry = match a.expected {
-                ExpectedRevision::Exact(r) if !ok => self.committed_at(a, r + 1)?,
-                ExpectedRevision::NoStream if !ok => self.committed_at(a, 0)?,
-                ExpectedRevision::Any | ExpectedRevision::StreamExists => {
-                    self.committed_by_id(a, p)?
-                }
-                _ => None,
-            };
-            match retry {
-                Some(res) => dedupes.push(res),
-                None if ok => {
-                    first_revs.push((cur.map(|c| c.0 + 1).unwrap_or(0), cur.map(|c| c.2)))
-                }
-                None => return Err(conflict()),
-            }
-        }
-        match (first_revs.is_empty(), dedupes.is_empty()) {
-            (true, false) => Ok(Plan::Dedupe(dedupes)),
-            (false, true) => Ok(Plan::Write(first_revs)),
-            _ => Err(Error::PartialDuplicate {
-                stream: appends[0].stream.clone(),
-                event_id: appends[0].events[0].id,
-            }),
-        }
-    }
-
-    fn reader(&self) -> LogReader<'_> {
-        self.shared.reader()
-    }
-
-    /// If the events of `a` are already the stream's events from revision
-    /// `first` on (ids equal, in order), the original result.
-    fn committed_at(&self, a: &StreamAppend, first: Revision) -> Result<Option<AppendResult>> {
-        let last = first + a.events.len() as u64 - 1;
-        let log = self.reader();
-        let locs = self.shared.stream_locs(&log, &a.stream, first, last)?;
-        let mut pr = PointReader::new(&log);
-        let mut matching = 0;
-        for ((_, _, loc), e) in locs.iter().zip(&a.events) {
-            if pr.with_record(*loc, |v| v.id == e.id)? {
-                matching += 1;
-            }
-        }
-        if matching == 0 {
-            return Ok(None);
-        }
-        if matching < a.events.len() {
-            // Some of these events are there, not all: not a clean retry.
-            return Err(Error::PartialDuplicate {
-                stream: a.stream.clone(),
-                event_id: a.events[0].id,
-            });
-        }
-        Ok(Some(AppendResult {
-            first_revision: first,
-            last_revision: last,
-            first_position: locs[0].1,
-            last_position: locs[locs.len() - 1].1,
-            deduplicated: true,
-        }))
-    }
-
-    /// Dedupe by id within the window: all ids found, consecutive in this
-    /// stream → the original result; some found → a partial duplicate.
-    fn committed_by_id(&self, a: &StreamAppend, p: &Pending) -> Result<Option<AppendResult>> {
-        let mut found = Vec::new();
-        for e in &a.events {
-            if p.ids.contains_key(&e.id) {
-                return Err(Error::PartialDuplicate {
-                    stream: a.stream.clone(),
-                    event_id: e.id,
-                });
-            }
-            if let Some(pos) = self.dedupe.get(&e.id) {
-                found.push((e.id, pos));
-            }
-        }
-        if found.is_empty() {
-            return Ok(None);
-        }
-        let partial = || Error::PartialDuplicate {
-            stream: a.stream.clone(),
-            event_id: found[0].0,
-        };
-        if found.len() != a.events.len() {
-            return Err(partial());
-        }
-        let log = self.reader();
-        let mut pr = PointReader::new(&log);
-        let mut revs = Vec::new();
-        for (i, (id, pos)) in found.iter().enumerate() {
-            let Some(loc) = log.locate(*pos)? else {
-                return Err(partial());
-            };
-            let (same, rev) =
-                pr.with_record(loc, |v| (v.stream == a.stream && v.id == *id, v.revision))?;
-            if !same || (i > 0 && rev != revs[i - 1] + 1) || (i > 0 && *pos != found[i - 1].1 + 1) {
-                return Err(partial());
-            }
-            revs.push(rev);
-        }
-        Ok(Some(AppendResult {
-            first_revision: revs[0],
-            last_revision: revs[revs.len() - 1],
-            first_position: found[0].1,
-            last_position: found[found.len() - 1].1,
-            deduplicated: true,
-        }))
-    }
-
     /// Encodes one accepted transaction into the group buffer.
     fn encode(
         &mut self,
@@ -479,7 +292,7 @@ impl Writer {
         first_revs: &[(Revision, Option<Loc>)],
         next_pos: &mut Position,
         ts: i64,
-        p: &mut Pending,
+        g: &mut Group,
     ) -> Vec<AppendResult> {
         let count: usize = appends.iter().map(|a| a.events.len()).sum();
         let mut index = 0u32;
@@ -492,10 +305,9 @@ impl Writer {
             for (i, e) in a.events.iter().enumerate() {
                 let pos = *next_pos;
                 let rev = first_rev + i as u64;
-                let offset = self.seg_len + self.buf.len() as u64;
                 let loc = Loc {
                     seg: self.seg_base,
-                    offset: offset as u32,
+                    offset: (self.seg_len + self.buf.len() as u64) as u32,
                 };
                 encode_record(
                     &RecordFields {
@@ -515,7 +327,7 @@ impl Writer {
                     },
                     &mut self.buf,
                 );
-                p.entries.push((
+                g.entries.push((
                     pos,
                     TailEntry {
                         stream: stream.clone(),
@@ -525,15 +337,13 @@ impl Writer {
                     },
                 ));
                 prev = Some(loc);
-                p.ids.insert(e.id, pos);
+                g.state.ids.insert(e.id, pos);
                 index += 1;
                 *next_pos += 1;
             }
             let last_rev = first_rev + a.events.len() as u64 - 1;
-            p.heads.insert(
-                a.stream.clone(),
-                (last_rev, *next_pos - 1, prev.expect("at least one event")),
-            );
+            let head = (last_rev, *next_pos - 1, prev.expect("at least one event"));
+            g.state.heads.insert(a.stream.clone(), head);
             results.push(AppendResult {
                 first_revision: first_rev,
                 last_revision: last_rev,

@@ -1,0 +1,240 @@
+//! The running engine behind a `Store`: opening a data directory (lock,
+//! recovery, index catch-up, idempotency window, writer and indexer
+//! threads) and closing it (drain the writer, stop the indexer, flush).
+//!
+//! Data directory layout:
+//! ```text
+//! <data-dir>/LOCK        exclusive lock held while open
+//! <data-dir>/log/*.seg   the log (source of truth)
+//! <data-dir>/index/      sled stream index (derived; may be deleted)
+//! <data-dir>/snapshots/  sled snapshot database (not derived)
+//! ```
+//!
+//! Not here: the public API (`store`), what the threads do (`writer`,
+//! `indexer`).
+
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::limits::*;
+use crate::notify::{Committed, Notifier};
+use crate::plan::{DedupeWindow, Planner};
+use crate::recovery::recover;
+use crate::segment::{fsync_dir, Segment, Segments, LOG_DIR};
+use crate::shared::{IndexSignal, Shared};
+use crate::snapshot::SnapshotStore;
+use crate::stats::{OpenReport, WriterCounters};
+use crate::tail::Tail;
+use crate::writer::{LogEnd, Request, Writer};
+use std::fs::{File, OpenOptions};
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Largest segment file, in bytes, between [`MIN_SEGMENT_MAX_BYTES`] and
+    /// [`MAX_SEGMENT_MAX_BYTES`]. Default [`DEFAULT_SEGMENT_MAX_BYTES`].
+    pub segment_max_bytes: u64,
+    /// Events remembered by id for idempotent retries with `Any`.
+    pub dedupe_window_events: usize,
+    /// Snapshots kept per stream; older ones are dropped on save.
+    pub snapshots_per_stream: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            segment_max_bytes: DEFAULT_SEGMENT_MAX_BYTES,
+            dedupe_window_events: DEFAULT_DEDUPE_WINDOW_EVENTS,
+            snapshots_per_stream: DEFAULT_SNAPSHOTS_PER_STREAM,
+        }
+    }
+}
+
+/// An open engine: shared state, the writer's queue, the threads.
+pub(crate) struct Inner {
+    pub shared: Arc<Shared>,
+    pub tx: RwLock<Option<SyncSender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    indexer: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+    pub snapshots: SnapshotStore,
+    pub report: OpenReport,
+    _lock: File,
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("LOCK");
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_owned())),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Io(e)),
+    }
+}
+
+/// Creates `dir` (durably) if needed.
+fn create_dir_durably(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fsync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// Re-reads the most recent events' ids so retries after a restart are
+/// still recognised.
+fn rebuild_dedupe_window(shared: &Shared, head: u64, capacity: usize) -> Result<DedupeWindow> {
+    let mut dedupe = DedupeWindow::new(capacity);
+    if capacity > 0 && head > 0 {
+        let from = head.saturating_sub(capacity as u64 - 1).max(1);
+        let log = shared.reader();
+        if let Some(loc) = log.locate(from)? {
+            log.scan_forward(loc, |v, _| {
+                dedupe.insert(v.id, v.position);
+                ControlFlow::Continue(())
+            })?;
+        }
+    }
+    Ok(dedupe)
+}
+
+impl Inner {
+    /// Opens (creating if needed) the store in `dir`: locks it, recovers the
+    /// log, brings the index up to date, and starts the writer and indexer.
+    pub(crate) fn open(dir: &Path, opts: Options) -> Result<Inner> {
+        if !(MIN_SEGMENT_MAX_BYTES..=MAX_SEGMENT_MAX_BYTES).contains(&opts.segment_max_bytes) {
+            return Err(Error::Config(format!(
+                "segment size {} bytes is outside {MIN_SEGMENT_MAX_BYTES}..={MAX_SEGMENT_MAX_BYTES}",
+                opts.segment_max_bytes
+            )));
+        }
+        create_dir_durably(dir)?;
+        let lock = lock_dir(dir)?;
+        let log_dir = dir.join(LOG_DIR);
+        if !log_dir.exists() {
+            std::fs::create_dir(&log_dir)?;
+            fsync_dir(dir)?;
+        }
+        let rec = recover(&log_dir)?;
+        let segments = Segments::default();
+        for (base, path) in &rec.segments {
+            segments.push(Segment::open(*base, path.clone())?);
+        }
+        let (active_base, active_path) = rec
+            .segments
+            .last()
+            .cloned()
+            .expect("recovery leaves a segment");
+
+        let index = Index::open(&dir.join("index"))?;
+        let mut indexed = index.indexed_through()?;
+        if indexed > rec.head {
+            tracing::warn!(
+                indexed,
+                head = rec.head,
+                "index is ahead of the log; rebuilding it"
+            );
+            index.clear()?;
+            indexed = 0;
+        }
+        let shared = Arc::new(Shared {
+            log_dir,
+            segments,
+            index,
+            tail: RwLock::new(Tail::new(rec.head + 1)),
+            notifier: Notifier::new(Committed {
+                head: rec.head,
+                seg_base: active_base,
+                seg_len: rec.active_len,
+            }),
+            poison: Mutex::new(None),
+            index_signal: Mutex::new(IndexSignal::default()),
+            index_cv: Condvar::new(),
+            indexed: AtomicU64::new(indexed),
+            counters: WriterCounters::default(),
+        });
+        crate::indexer::catch_up(&shared, indexed)?;
+        shared.indexed.store(rec.head, Ordering::Release);
+
+        let dedupe = rebuild_dedupe_window(&shared, rec.head, opts.dedupe_window_events)?;
+        let snapshots = SnapshotStore::open(&dir.join("snapshots"), opts.snapshots_per_stream)?;
+        let end = LogEnd {
+            file: OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&active_path)?,
+            seg_base: active_base,
+            seg_len: rec.active_len,
+            head: rec.head,
+            last_created_micros: rec.last_created_micros,
+        };
+        let writer = Writer::new(
+            shared.clone(),
+            Planner::new(shared.clone(), dedupe),
+            end,
+            opts.segment_max_bytes,
+        );
+        let (tx, rx) = sync_channel(WRITER_QUEUE_REQUESTS);
+        let writer = std::thread::Builder::new()
+            .name("strata-writer".into())
+            .spawn(move || writer.run(rx))?;
+        let sh = shared.clone();
+        let indexer = std::thread::Builder::new()
+            .name("strata-indexer".into())
+            .spawn(move || crate::indexer::run(&sh))?;
+        Ok(Inner {
+            shared,
+            tx: RwLock::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            indexer: Mutex::new(Some(indexer)),
+            closed: AtomicBool::new(false),
+            snapshots,
+            report: OpenReport {
+                head: rec.head,
+                truncated_bytes: rec.truncated_bytes,
+                index_was_at: indexed,
+            },
+            _lock: lock,
+        })
+    }
+
+    /// Stops accepting appends, finishes those queued, indexes everything
+    /// and flushes the index. Idempotent.
+    pub(crate) fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.tx.write().unwrap().take();
+        if let Some(w) = self.writer.lock().unwrap().take() {
+            let _ = w.join();
+        }
+        self.shared.index_signal.lock().unwrap().shutdown = true;
+        self.shared.wake_indexer();
+        if let Some(i) = self.indexer.lock().unwrap().take() {
+            let _ = i.join();
+        }
+        self.shared.index.flush()?;
+        self.snapshots.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::error!(error = %e, "closing the store failed");
+        }
+    }
+}

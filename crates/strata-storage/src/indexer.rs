@@ -1,0 +1,127 @@
+//! The indexer: moves committed events from the in-memory tail into sled,
+//! in batches, on its own thread, off the commit path; and, at open, brings
+//! sled up to the log synchronously.
+//!
+//! Invariant: sled is written *before* the tail is pruned, so a reader that
+//! misses in the tail finds the event in sled. A failed sled write is
+//! retried; reads are served from the tail meanwhile.
+//!
+//! Not here: what sled holds and how (`index`), the tail (`tail`).
+
+use crate::error::Result;
+use crate::index::IndexEntry;
+use crate::limits::{
+    INDEXER_IDLE_WAIT, INDEX_BATCH_EVENTS, INDEX_LINGER, INDEX_MIN_BATCH_EVENTS, INDEX_RETRY_DELAY,
+};
+use crate::shared::Shared;
+use crate::tail::Loc;
+use crate::types::{Position, Revision};
+use std::ops::ControlFlow;
+use std::sync::atomic::Ordering;
+
+/// One event to index, owned (read from the log at open).
+type Owned = (String, Revision, Position, Loc, i64);
+
+/// Indexes the log from `indexed + 1` to the head, synchronously (at open).
+pub(crate) fn catch_up(sh: &Shared, indexed: Position) -> Result<()> {
+    let log = sh.reader();
+    let head = log.committed.head;
+    if indexed >= head {
+        return Ok(());
+    }
+    tracing::info!(
+        from = indexed + 1,
+        to = head,
+        "catching the index up with the log"
+    );
+    let Some(loc) = log.locate(indexed + 1)? else {
+        return Ok(());
+    };
+    let mut batch: Vec<Owned> = Vec::with_capacity(INDEX_BATCH_EVENTS);
+    let mut err = None;
+    let flush = |batch: &mut Vec<Owned>| -> Result<()> {
+        let entries: Vec<IndexEntry<'_>> = batch
+            .iter()
+            .map(|(s, r, p, l, t)| IndexEntry {
+                stream: s,
+                revision: *r,
+                position: *p,
+                loc: *l,
+                created_micros: *t,
+            })
+            .collect();
+        if let Some(last) = entries.last() {
+            sh.index.apply(&entries, last.position)?;
+        }
+        batch.clear();
+        Ok(())
+    };
+    log.scan_forward(loc, |v, l| {
+        batch.push((
+            v.stream.to_owned(),
+            v.revision,
+            v.position,
+            l,
+            v.created_micros,
+        ));
+        if batch.len() >= INDEX_BATCH_EVENTS {
+            if let Err(e) = flush(&mut batch) {
+                err = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    flush(&mut batch)?;
+    sh.index.flush()?;
+    Ok(())
+}
+
+/// The indexer loop: moves committed events from the tail into sled until
+/// shutdown is signalled and nothing is left.
+pub(crate) fn run(sh: &Shared) {
+    loop {
+        let from = sh.indexed.load(Ordering::Acquire) + 1;
+        let mut batch = sh.tail.read().unwrap().slice(from, INDEX_BATCH_EVENTS);
+        if !batch.is_empty()
+            && batch.len() < INDEX_MIN_BATCH_EVENTS
+            && !sh.index_signal.lock().unwrap().shutdown
+        {
+            // Let a batch build up: sled's per-batch cost dominates small batches.
+            std::thread::sleep(INDEX_LINGER);
+            batch = sh.tail.read().unwrap().slice(from, INDEX_BATCH_EVENTS);
+        }
+        if batch.is_empty() {
+            let g = sh.index_signal.lock().unwrap();
+            if g.shutdown {
+                return;
+            }
+            let _ = sh.index_cv.wait_timeout(g, INDEXER_IDLE_WAIT).unwrap();
+            continue;
+        }
+        let entries: Vec<IndexEntry<'_>> = batch
+            .iter()
+            .map(|(p, e)| IndexEntry {
+                stream: &e.stream,
+                revision: e.revision,
+                position: *p,
+                loc: e.loc,
+                created_micros: e.created_micros,
+            })
+            .collect();
+        let through = batch.last().map(|(p, _)| *p).expect("non-empty");
+        if let Err(e) = sh.index.apply(&entries, through) {
+            // The log is intact; reads are served from the tail meanwhile.
+            tracing::error!(error = %e, "index write failed; retrying");
+            std::thread::sleep(INDEX_RETRY_DELAY);
+            continue;
+        }
+        sh.indexed.store(through, Ordering::Release);
+        sh.tail.write().unwrap().prune_through(through);
+        // The writer may be waiting for room in the tail.
+        sh.wake_indexer();
+    }
+}

@@ -1,0 +1,244 @@
+//! Planning one transaction on the writer thread: the optimistic
+//! concurrency checks and idempotent-retry detection, against the current
+//! stream heads (this group's, then the writer's cache, the tail, sled).
+//!
+//! A transaction is either written whole (each stream's first revision and
+//! previous-event link decided here), recognised as a retry of one already
+//! committed (the original results, nothing written), or refused; a
+//! transaction that is partly new and partly a retry is refused as a
+//! [`Error::PartialDuplicate`], never written in part.
+//!
+//! Not here: encoding and writing (`writer`).
+
+use crate::error::{Error, Result};
+use crate::limits::HEAD_CACHE_STREAMS;
+use crate::reader::PointReader;
+use crate::shared::{Head, Shared};
+use crate::tail::Loc;
+use crate::types::*;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Event ids of the most recent events, for idempotent `Any` retries.
+#[derive(Debug, Default)]
+pub(crate) struct DedupeWindow {
+    by_id: HashMap<Uuid, Position>,
+    order: VecDeque<Uuid>,
+    capacity: usize,
+}
+
+impl DedupeWindow {
+    pub(crate) fn new(capacity: usize) -> Self {
+        DedupeWindow {
+            by_id: HashMap::with_capacity(capacity.min(1 << 20)),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    pub(crate) fn insert(&mut self, id: Uuid, pos: Position) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.by_id.insert(id, pos).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+
+    fn get(&self, id: &Uuid) -> Option<Position> {
+        self.by_id.get(id).copied()
+    }
+}
+
+/// What the group planned so far changes: heads and event ids not yet durable.
+#[derive(Default)]
+pub(crate) struct GroupState {
+    pub heads: HashMap<String, Head>,
+    pub ids: HashMap<Uuid, Position>,
+}
+
+/// The decision for one transaction.
+pub(crate) enum Plan {
+    /// Write it; per append, the first revision and the previous event's location.
+    Write(Vec<(Revision, Option<Loc>)>),
+    /// Already committed: the original results.
+    Dedupe(Vec<AppendResult>),
+}
+
+/// The writer's view of stream heads and recent ids.
+pub(crate) struct Planner {
+    shared: Arc<Shared>,
+    heads: HashMap<String, Head>,
+    dedupe: DedupeWindow,
+}
+
+impl Planner {
+    pub(crate) fn new(shared: Arc<Shared>, dedupe: DedupeWindow) -> Planner {
+        Planner {
+            shared,
+            heads: HashMap::new(),
+            dedupe,
+        }
+    }
+
+    /// Makes a durable group's heads and ids the planner's own.
+    pub(crate) fn committed(&mut self, g: GroupState) {
+        for (id, pos) in g.ids {
+            self.dedupe.insert(id, pos);
+        }
+        if self.heads.len() + g.heads.len() > HEAD_CACHE_STREAMS {
+            self.heads.clear();
+        }
+        self.heads.extend(g.heads);
+    }
+
+    /// Current head of a stream, as of this group so far.
+    fn current(&mut self, stream: &str, g: &GroupState) -> Result<Option<Head>> {
+        if let Some(h) = g.heads.get(stream).or_else(|| self.heads.get(stream)) {
+            return Ok(Some(*h));
+        }
+        let h = self.shared.stream_head(stream)?;
+        if let Some(h) = h {
+            if self.heads.len() >= HEAD_CACHE_STREAMS {
+                self.heads.clear();
+            }
+            self.heads.insert(stream.to_owned(), h);
+        }
+        Ok(h)
+    }
+
+    /// Checks a transaction against the heads as of `g`.
+    pub(crate) fn plan(&mut self, appends: &[StreamAppend], g: &GroupState) -> Result<Plan> {
+        let mut first_revs = Vec::with_capacity(appends.len());
+        let mut dedupes = Vec::new();
+        for a in appends {
+            let cur = self.current(&a.stream, g)?;
+            let actual = match cur {
+                Some((r, _, _)) => CurrentRevision::Current(r),
+                None => CurrentRevision::NoStream,
+            };
+            let ok = match a.expected {
+                ExpectedRevision::Any => true,
+                ExpectedRevision::NoStream => cur.is_none(),
+                ExpectedRevision::StreamExists => cur.is_some(),
+                ExpectedRevision::Exact(r) => cur.map(|c| c.0) == Some(r),
+            };
+            // Idempotency: is this a retry of something already committed?
+            let retry = match a.expected {
+                ExpectedRevision::Exact(r) if !ok => self.committed_at(a, r + 1)?,
+                ExpectedRevision::NoStream if !ok => self.committed_at(a, 0)?,
+                ExpectedRevision::Any | ExpectedRevision::StreamExists => {
+                    self.committed_by_id(a, g)?
+                }
+                _ => None,
+            };
+            match retry {
+                Some(res) => dedupes.push(res),
+                None if ok => {
+                    first_revs.push((cur.map(|c| c.0 + 1).unwrap_or(0), cur.map(|c| c.2)))
+                }
+                None => {
+                    return Err(Error::WrongExpectedRevision {
+                        stream: a.stream.clone(),
+                        expected: a.expected,
+                        actual,
+                    })
+                }
+            }
+        }
+        match (first_revs.is_empty(), dedupes.is_empty()) {
+            (true, false) => Ok(Plan::Dedupe(dedupes)),
+            (false, true) => Ok(Plan::Write(first_revs)),
+            _ => Err(Error::PartialDuplicate {
+                stream: appends[0].stream.clone(),
+                event_id: appends[0].events[0].id,
+            }),
+        }
+    }
+
+    /// If the events of `a` are already the stream's events from revision
+    /// `first` on (ids equal, in order), the original result.
+    fn committed_at(&self, a: &StreamAppend, first: Revision) -> Result<Option<AppendResult>> {
+        let last = first + a.events.len() as u64 - 1;
+        let log = self.shared.reader();
+        let locs = self.shared.stream_locs(&log, &a.stream, first, last)?;
+        let mut pr = PointReader::new(&log);
+        let mut matching = 0;
+        for ((_, _, loc), e) in locs.iter().zip(&a.events) {
+            if pr.with_record(*loc, |v| v.id == e.id)? {
+                matching += 1;
+            }
+        }
+        if matching == 0 {
+            return Ok(None);
+        }
+        if matching < a.events.len() {
+            // Some of these events are there, not all: not a clean retry.
+            return Err(Error::PartialDuplicate {
+                stream: a.stream.clone(),
+                event_id: a.events[0].id,
+            });
+        }
+        Ok(Some(AppendResult {
+            first_revision: first,
+            last_revision: last,
+            first_position: locs[0].1,
+            last_position: locs[locs.len() - 1].1,
+            deduplicated: true,
+        }))
+    }
+
+    /// Dedupe by id within the window: all ids found, consecutive in this
+    /// stream → the original result; some found → a partial duplicate.
+    fn committed_by_id(&self, a: &StreamAppend, g: &GroupState) -> Result<Option<AppendResult>> {
+        let mut found = Vec::new();
+        for e in &a.events {
+            if g.ids.contains_key(&e.id) {
+                return Err(Error::PartialDuplicate {
+                    stream: a.stream.clone(),
+                    event_id: e.id,
+                });
+            }
+            if let Some(pos) = self.dedupe.get(&e.id) {
+                found.push((e.id, pos));
+            }
+        }
+        if found.is_empty() {
+            return Ok(None);
+        }
+        let partial = || Error::PartialDuplicate {
+            stream: a.stream.clone(),
+            event_id: found[0].0,
+        };
+        if found.len() != a.events.len() {
+            return Err(partial());
+        }
+        let log = self.shared.reader();
+        let mut pr = PointReader::new(&log);
+        let mut revs = Vec::new();
+        for (i, (id, pos)) in found.iter().enumerate() {
+            let Some(loc) = log.locate(*pos)? else {
+                return Err(partial());
+            };
+            let (same, rev) =
+                pr.with_record(loc, |v| (v.stream == a.stream && v.id == *id, v.revision))?;
+            if !same || (i > 0 && rev != revs[i - 1] + 1) || (i > 0 && *pos != found[i - 1].1 + 1) {
+                return Err(partial());
+            }
+            revs.push(rev);
+        }
+        Ok(Some(AppendResult {
+            first_revision: revs[0],
+            last_revision: revs[revs.len() - 1],
+            first_position: found[0].1,
+            last_position: found[found.len() - 1].1,
+            deduplicated: true,
+        }))
+    }
+}
