@@ -1,10 +1,38 @@
-//! `strata serve` configuration: the TOML file format and how it merges
-//! with flags and environment variables.
+//! `strata serve` settings: where each one is declared, and how the layers
+//! that can set it (flags, environment, file, defaults) combine.
 //!
 //! Precedence, highest first: command-line flags, `STRATA_*` environment
-//! variables (both parsed by clap into [`ServeOverrides`]), the TOML file
-//! given by `--config` / `STRATA_CONFIG`, built-in defaults. The log level
-//! additionally honours `RUST_LOG` between `STRATA_LOG_LEVEL` and the file.
+//! variables (clap reads both), the TOML file given by `--config` /
+//! `STRATA_CONFIG`, built-in defaults. The log level additionally honours
+//! `RUST_LOG` between `STRATA_LOG_LEVEL` and the file.
+//!
+//! # The pattern: declare a setting once, merge generically
+//!
+//! A settings group has two halves that sit side by side and name the same
+//! fields:
+//!
+//! - a **layer** struct ([`ServeSettings`]), one `Option` per setting, that
+//!   derives both clap's `Args` (flag, `STRATA_*` variable, help text) and
+//!   serde (the TOML key is the field name). Each source — the flags and
+//!   environment as clap parsed them, the file, `RUST_LOG` — is one value of
+//!   this type, `None` where that source is silent;
+//! - the **effective** struct ([`ServeConfig`]): the same fields with their
+//!   real types and a serde default each.
+//!
+//! [`to_table`] turns each layer into a TOML table (toml drops `None`
+//! fields, so a silent source leaves no key); [`layered`] merges the tables
+//! in precedence order (nested tables key by key) and deserializes the
+//! result once into the effective struct, whose serde defaults fill what no
+//! layer set. There is no per-field merge code. Adding a setting (TLS,
+//! auth, an HTTP listener, consumer groups...) is one field in each half,
+//! next to each other in this file — the flag, variable, TOML key, type and
+//! default all live there, and [`merge`] needs no change. A new group is a
+//! new pair of structs: the layer `#[command(flatten)]`ed into
+//! [`ServeSettings`], the effective one a field of [`ServeConfig`] (a TOML
+//! table). Checks that reject values go in [`ServeConfig::validate`].
+//!
+//! Both halves `deny_unknown_fields`, so a misspelt key in the file is an
+//! error rather than a silently ignored setting.
 //!
 //! Example file (every key optional; unknown keys are an error):
 //! ```toml
@@ -17,10 +45,12 @@
 //! snapshots_per_stream = 3
 //! ```
 //!
-//! Not here: parsing the command line (`main`) or applying the settings.
+//! Not here: the command line's shape and the other subcommands (`main`),
+//! or applying the settings (`serve`).
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -31,124 +61,166 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:2113";
 /// Default log filter when nothing else sets one.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 
-/// The TOML file's contents.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// One source's view of the `serve` settings (`None` = this source does
+/// not set it): the flags and `STRATA_*` variables as clap parsed them, or
+/// the TOML file. The TOML key of each setting is its field name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// Data directory.
+pub struct ServeSettings {
+    /// Data directory [default: ./strata-data].
+    #[arg(long, env = "STRATA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address to listen on, `host:port`.
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:2113].
+    #[arg(long, env = "STRATA_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// `tracing` filter, e.g. `info` or `warn,strata=debug`.
+    /// `tracing` filter, e.g. `info` or `warn,strata=debug`. Its flag and
+    /// variable are global (`main`'s `--log-level`), so clap skips it here.
+    #[arg(skip)]
     pub log_level: Option<String>,
-    /// Largest segment file, in bytes.
+    /// Largest segment file, in bytes [default: 268435456].
+    #[arg(long, env = "STRATA_SEGMENT_MAX_BYTES")]
     pub segment_max_bytes: Option<u64>,
-    /// Most concurrent subscriptions.
+    /// Most concurrent subscriptions [default: 1024].
+    #[arg(long, env = "STRATA_MAX_SUBSCRIPTIONS")]
     pub max_subscriptions: Option<usize>,
-    /// Most concurrent client connections.
+    /// Most concurrent client connections [default: 1024].
+    #[arg(long, env = "STRATA_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
-    /// Snapshots kept per stream.
+    /// Snapshots kept per stream; saving one more drops the oldest [default: 3].
+    #[arg(long, env = "STRATA_SNAPSHOTS_PER_STREAM")]
     pub snapshots_per_stream: Option<usize>,
 }
 
-impl FileConfig {
+/// The TOML file's contents: the same settings, each optional.
+pub type FileConfig = ServeSettings;
+
+impl ServeSettings {
     /// Reads and parses a config file.
-    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+    pub fn load(path: &Path) -> anyhow::Result<ServeSettings> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
     }
 }
 
-/// What flags and environment variables set (`None` = not given).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServeOverrides {
-    /// `--data-dir` / `STRATA_DATA_DIR`.
-    pub data_dir: Option<PathBuf>,
-    /// `--listen` / `STRATA_LISTEN`.
-    pub listen: Option<SocketAddr>,
-    /// `--log-level` / `STRATA_LOG_LEVEL`.
-    pub log_level: Option<String>,
-    /// `--segment-max-bytes` / `STRATA_SEGMENT_MAX_BYTES`.
-    pub segment_max_bytes: Option<u64>,
-    /// `--max-subscriptions` / `STRATA_MAX_SUBSCRIPTIONS`.
-    pub max_subscriptions: Option<usize>,
-    /// `--max-connections` / `STRATA_MAX_CONNECTIONS`.
-    pub max_connections: Option<usize>,
-    /// `--snapshots-per-stream` / `STRATA_SNAPSHOTS_PER_STREAM`.
-    pub snapshots_per_stream: Option<usize>,
-}
-
-/// The effective `serve` settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The effective `serve` settings: every layer merged, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     /// Data directory.
+    #[serde(default = "default::data_dir")]
     pub data_dir: PathBuf,
     /// Address to listen on (port 0 = any free port).
+    #[serde(default = "default::listen")]
     pub listen: SocketAddr,
     /// `tracing` filter.
+    #[serde(default = "default::log_level")]
     pub log_level: String,
     /// Largest segment file, in bytes.
+    #[serde(default = "default::segment_max_bytes")]
     pub segment_max_bytes: u64,
     /// Most concurrent subscriptions (≥ 1).
+    #[serde(default = "default::max_subscriptions")]
     pub max_subscriptions: usize,
     /// Most concurrent client connections (≥ 1).
+    #[serde(default = "default::max_connections")]
     pub max_connections: usize,
     /// Snapshots kept per stream; older ones are dropped on save (≥ 1).
+    #[serde(default = "default::snapshots_per_stream")]
     pub snapshots_per_stream: usize,
 }
 
-/// Merges flags/env over the file over defaults. `rust_log` is the value of
-/// `RUST_LOG`, if set.
+/// The serde defaults of [`ServeConfig`], each the owning module's constant.
+mod default {
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+
+    pub fn data_dir() -> PathBuf {
+        PathBuf::from(super::DEFAULT_DATA_DIR)
+    }
+    pub fn listen() -> SocketAddr {
+        super::DEFAULT_LISTEN
+            .parse()
+            .expect("DEFAULT_LISTEN is a socket address")
+    }
+    pub fn log_level() -> String {
+        super::DEFAULT_LOG_LEVEL.to_owned()
+    }
+    pub fn segment_max_bytes() -> u64 {
+        strata_storage::limits::DEFAULT_SEGMENT_MAX_BYTES
+    }
+    pub fn max_subscriptions() -> usize {
+        crate::service::DEFAULT_MAX_SUBSCRIPTIONS
+    }
+    pub fn max_connections() -> usize {
+        crate::net::DEFAULT_MAX_CONNECTIONS
+    }
+    pub fn snapshots_per_stream() -> usize {
+        strata_storage::snapshot::DEFAULT_SNAPSHOTS_PER_STREAM
+    }
+}
+
+impl ServeConfig {
+    /// Rejects values the server cannot run with.
+    pub fn validate(self) -> anyhow::Result<ServeConfig> {
+        if self.max_subscriptions == 0 {
+            bail!("max_subscriptions must be at least 1");
+        }
+        if self.max_connections == 0 {
+            bail!("max_connections must be at least 1");
+        }
+        if self.snapshots_per_stream == 0 {
+            bail!("snapshots_per_stream must be at least 1");
+        }
+        Ok(self)
+    }
+}
+
+/// Merges flags/env over `RUST_LOG` over the file over defaults, and
+/// validates the result. `rust_log` is the value of `RUST_LOG`, if set.
 pub fn merge(
-    cli: ServeOverrides,
+    cli: ServeSettings,
     file: FileConfig,
     rust_log: Option<String>,
 ) -> anyhow::Result<ServeConfig> {
-    let listen = match cli.listen.or(file.listen) {
-        Some(a) => a,
-        None => DEFAULT_LISTEN
-            .parse()
-            .context("parsing the default listen address")?,
+    let rust_log = ServeSettings {
+        log_level: rust_log.filter(|s| !s.is_empty()),
+        ..ServeSettings::default()
     };
-    let cfg = ServeConfig {
-        data_dir: cli
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-        listen,
-        log_level: cli
-            .log_level
-            .or(rust_log.filter(|s| !s.is_empty()))
-            .or(file.log_level)
-            .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
-        segment_max_bytes: cli
-            .segment_max_bytes
-            .or(file.segment_max_bytes)
-            .unwrap_or(strata_storage::limits::DEFAULT_SEGMENT_MAX_BYTES),
-        max_subscriptions: cli
-            .max_subscriptions
-            .or(file.max_subscriptions)
-            .unwrap_or(crate::service::DEFAULT_MAX_SUBSCRIPTIONS),
-        max_connections: cli
-            .max_connections
-            .or(file.max_connections)
-            .unwrap_or(crate::net::DEFAULT_MAX_CONNECTIONS),
-        snapshots_per_stream: cli
-            .snapshots_per_stream
-            .or(file.snapshots_per_stream)
-            .unwrap_or(strata_storage::snapshot::DEFAULT_SNAPSHOTS_PER_STREAM),
-    };
-    if cfg.max_subscriptions == 0 {
-        bail!("max_subscriptions must be at least 1");
+    layered::<ServeConfig>(vec![to_table(&file)?, to_table(&rust_log)?, to_table(&cli)?])?
+        .validate()
+}
+
+/// Merges `layers` (lowest precedence first) key by key and deserializes
+/// the result once into `T`, whose serde defaults fill the unset keys.
+pub fn layered<T: DeserializeOwned>(layers: Vec<toml::Table>) -> anyhow::Result<T> {
+    let mut merged = toml::Table::new();
+    for layer in layers {
+        merge_tables(&mut merged, layer);
     }
-    if cfg.max_connections == 0 {
-        bail!("max_connections must be at least 1");
+    toml::Value::Table(merged)
+        .try_into()
+        .context("combining the settings")
+}
+
+/// One layer as a TOML table; its `None` fields leave no key.
+pub fn to_table(layer: &impl Serialize) -> anyhow::Result<toml::Table> {
+    match toml::Value::try_from(layer).context("encoding a settings layer")? {
+        toml::Value::Table(t) => Ok(t),
+        other => bail!("a settings layer must be a table, not {}", other.type_str()),
     }
-    if cfg.snapshots_per_stream == 0 {
-        bail!("snapshots_per_stream must be at least 1");
+}
+
+/// Copies `over` into `base`; nested tables merge, anything else replaces.
+fn merge_tables(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
     }
-    Ok(cfg)
 }
 
 #[cfg(test)]
@@ -161,7 +233,7 @@ mod tests {
             "data_dir = \"/f\"\nlisten = \"0.0.0.0:9\"\nmax_subscriptions = 5\nlog_level = \"debug\"",
         )
         .unwrap();
-        let cli = ServeOverrides {
+        let cli = ServeSettings {
             data_dir: Some("/c".into()),
             ..Default::default()
         };
@@ -172,12 +244,12 @@ mod tests {
         assert_eq!(c.max_connections, crate::net::DEFAULT_MAX_CONNECTIONS);
         assert_eq!(c.log_level, "debug");
         assert_eq!(
-            merge(ServeOverrides::default(), file, Some("warn".into()))
+            merge(ServeSettings::default(), file, Some("warn".into()))
                 .unwrap()
                 .log_level,
             "warn"
         );
-        let d = merge(ServeOverrides::default(), FileConfig::default(), None).unwrap();
+        let d = merge(ServeSettings::default(), FileConfig::default(), None).unwrap();
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(d.log_level, "info");
         assert_eq!(
@@ -186,12 +258,12 @@ mod tests {
         );
         let file: FileConfig = toml::from_str("snapshots_per_stream = 7").unwrap();
         assert_eq!(
-            merge(ServeOverrides::default(), file.clone(), None)
+            merge(ServeSettings::default(), file.clone(), None)
                 .unwrap()
                 .snapshots_per_stream,
             7
         );
-        let cli = ServeOverrides {
+        let cli = ServeSettings {
             snapshots_per_stream: Some(2),
             ..Default::default()
         };
@@ -201,15 +273,58 @@ mod tests {
     #[test]
     fn unknown_keys_and_zero_limits_are_errors() {
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
-        let cli = ServeOverrides {
+        let cli = ServeSettings {
             max_connections: Some(0),
             ..Default::default()
         };
         assert!(merge(cli, FileConfig::default(), None).is_err());
-        let cli = ServeOverrides {
+        let cli = ServeSettings {
             snapshots_per_stream: Some(0),
             ..Default::default()
         };
         assert!(merge(cli, FileConfig::default(), None).is_err());
+    }
+
+    #[test]
+    fn log_level_flag_beats_rust_log_beats_file() {
+        let file: FileConfig = toml::from_str("log_level = \"debug\"").unwrap();
+        let flag = ServeSettings {
+            log_level: Some("trace".into()),
+            ..Default::default()
+        };
+        let level = |cli, rust_log: Option<&str>| {
+            merge(cli, file.clone(), rust_log.map(str::to_owned))
+                .unwrap()
+                .log_level
+        };
+        assert_eq!(level(flag.clone(), Some("warn")), "trace");
+        assert_eq!(level(ServeSettings::default(), Some("warn")), "warn");
+        assert_eq!(level(ServeSettings::default(), Some("")), "debug");
+        assert_eq!(level(ServeSettings::default(), None), "debug");
+    }
+
+    #[test]
+    fn every_setting_has_a_default_and_a_toml_key() {
+        // A field in one half but not the other fails here, not in production.
+        let all: FileConfig = toml::from_str(
+            "data_dir = \"/d\"\nlisten = \"[::1]:1\"\nlog_level = \"warn\"\n\
+             segment_max_bytes = 1048576\nmax_subscriptions = 2\n\
+             max_connections = 3\nsnapshots_per_stream = 4",
+        )
+        .unwrap();
+        let c = merge(ServeSettings::default(), all, None).unwrap();
+        assert_eq!(
+            c,
+            ServeConfig {
+                data_dir: "/d".into(),
+                listen: "[::1]:1".parse().unwrap(),
+                log_level: "warn".into(),
+                segment_max_bytes: 1_048_576,
+                max_subscriptions: 2,
+                max_connections: 3,
+                snapshots_per_stream: 4,
+            }
+        );
+        assert_eq!(default::listen().to_string(), DEFAULT_LISTEN);
     }
 }

@@ -22,9 +22,8 @@ mod service;
 mod status;
 
 use clap::{Args, Parser, Subcommand};
-use config::{FileConfig, ServeOverrides};
+use config::{FileConfig, ServeSettings};
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -53,29 +52,15 @@ enum Command {
     Health(HealthArgs),
 }
 
+/// `strata serve`: where the settings file is, and the settings themselves
+/// (declared once, in `config`).
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Data directory [default: ./strata-data].
-    #[arg(long, env = "STRATA_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:2113].
-    #[arg(long, env = "STRATA_LISTEN")]
-    listen: Option<SocketAddr>,
     /// TOML config file (flags and STRATA_* variables override it).
     #[arg(long, env = "STRATA_CONFIG")]
     config: Option<PathBuf>,
-    /// Largest segment file, in bytes [default: 268435456].
-    #[arg(long, env = "STRATA_SEGMENT_MAX_BYTES")]
-    segment_max_bytes: Option<u64>,
-    /// Most concurrent subscriptions [default: 1024].
-    #[arg(long, env = "STRATA_MAX_SUBSCRIPTIONS")]
-    max_subscriptions: Option<usize>,
-    /// Most concurrent client connections [default: 1024].
-    #[arg(long, env = "STRATA_MAX_CONNECTIONS")]
-    max_connections: Option<usize>,
-    /// Snapshots kept per stream; saving one more drops the oldest [default: 3].
-    #[arg(long, env = "STRATA_SNAPSHOTS_PER_STREAM")]
-    snapshots_per_stream: Option<usize>,
+    #[command(flatten)]
+    settings: ServeSettings,
 }
 
 #[derive(Debug, Args)]
@@ -143,16 +128,13 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 Some(p) => FileConfig::load(p)?,
                 None => FileConfig::default(),
             };
-            let overrides = ServeOverrides {
-                data_dir: a.data_dir.clone(),
-                listen: a.listen,
+            // The log level's flag is global (every subcommand logs), so it
+            // joins the flags' layer here.
+            let flags = ServeSettings {
                 log_level: cli.log_level.clone(),
-                segment_max_bytes: a.segment_max_bytes,
-                max_subscriptions: a.max_subscriptions,
-                max_connections: a.max_connections,
-                snapshots_per_stream: a.snapshots_per_stream,
+                ..a.settings.clone()
             };
-            let cfg = config::merge(overrides, file, rust_log())?;
+            let cfg = config::merge(flags, file, rust_log())?;
             init_tracing(&cfg.log_level);
             serve::run(cfg)?;
             Ok(true)
