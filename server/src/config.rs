@@ -150,7 +150,7 @@ mod default {
         strata_storage::limits::DEFAULT_SEGMENT_MAX_BYTES
     }
     pub fn max_subscriptions() -> usize {
-        crate::service::DEFAULT_MAX_SUBSCRIPTIONS
+        crate::domain::DEFAULT_MAX_SUBSCRIPTIONS
     }
     pub fn max_connections() -> usize {
         crate::net::DEFAULT_MAX_CONNECTIONS
@@ -187,8 +187,12 @@ pub fn merge(
         log_level: rust_log.filter(|s| !s.is_empty()),
         ..ServeSettings::default()
     };
-    layered::<ServeConfig>(vec![to_table(&file)?, to_table(&rust_log)?, to_table(&cli)?])?
-        .validate()
+    layered::<ServeConfig>(vec![
+        to_table(&file)?,
+        to_table(&rust_log)?,
+        to_table(&cli)?,
+    ])?
+    .validate()
 }
 
 /// Merges `layers` (lowest precedence first) key by key and deserializes

@@ -13,13 +13,11 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
+mod api;
 mod config;
-mod convert;
-mod decode_errors;
+mod domain;
 mod net;
 mod serve;
-mod service;
-mod status;
 
 use clap::{Args, Parser, Subcommand};
 use config::{FileConfig, ServeSettings};

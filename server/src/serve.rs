@@ -8,19 +8,22 @@
 //! the server stops waiting. Then the store is closed (queued appends
 //! finish, the index is flushed) and the process exits 0.
 //!
-//! Not here: command-line parsing, logging setup (`main`), request
-//! handling (`service`).
+//! Adapters are mounted here: today the strata.v1 gRPC services
+//! (`api::strata`) on the one tonic server; a KurrentDB gRPC adapter joins
+//! them on the same server, and an HTTP side (axum: metrics, health, UI)
+//! would be a second listener started and drained beside it.
+//!
+//! Not here: command-line parsing, logging setup (`main`), what requests
+//! do (`domain`) or how they are encoded (`api`).
 
 use crate::config::ServeConfig;
+use crate::domain::Node;
 use crate::net::limited_incoming;
-use crate::service::{SnapshotsService, StreamsService};
 use anyhow::{anyhow, Context};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
-use strata_proto::v1::snapshots_server::SnapshotsServer;
-use strata_proto::v1::streams_server::StreamsServer;
-use strata_storage::{limits, Error, OpenReport, Options, Store};
+use strata_storage::{Error, OpenReport, Options, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
@@ -28,11 +31,6 @@ use tonic_health::ServingStatus;
 
 /// Longest the server waits for in-flight RPCs after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Largest gRPC message accepted or sent, in bytes: twice the largest
-/// append, so an oversize append up to this size gets the storage's
-/// documented RESOURCE_EXHAUSTED / `append-too-large` rather than a bare
-/// transport error; larger messages are refused by tonic itself.
-pub const MAX_GRPC_MESSAGE_BYTES: usize = 2 * limits::MAX_APPEND_BYTES;
 
 /// Opens a store, turning a held lock into a clear message.
 pub fn open_store(data_dir: &std::path::Path, opts: Options) -> anyhow::Result<Store> {
@@ -81,21 +79,15 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shutdown_tx = Arc::new(shutdown_tx);
-    let streams = StreamsService::new(store.clone(), shutdown_rx.clone(), cfg.max_subscriptions);
-    let streams = StreamsServer::new(streams)
-        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-    // Snapshots carry up to MAX_SNAPSHOT_BYTES (16 MiB) of data + metadata;
-    // the same message limit leaves room for the rest of the message.
-    let snapshots = SnapshotsServer::new(SnapshotsService::new(store.clone()))
-        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+    let node = Arc::new(Node::new(
+        store.clone(),
+        shutdown_rx.clone(),
+        cfg.max_subscriptions,
+    ));
+    let (streams, snapshots) = crate::api::strata::services(node);
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<StreamsServer<StreamsService>>().await;
-    health
-        .set_serving::<SnapshotsServer<SnapshotsService>>()
-        .await;
+    crate::api::strata::report_health(&health, ServingStatus::Serving).await;
     health.set_service_status("", ServingStatus::Serving).await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -117,12 +109,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
                 signal,
                 "shutting down: refusing new connections, finishing in-flight requests"
             );
-            health
-                .set_not_serving::<StreamsServer<StreamsService>>()
-                .await;
-            health
-                .set_not_serving::<SnapshotsServer<SnapshotsService>>()
-                .await;
+            crate::api::strata::report_health(&health, ServingStatus::NotServing).await;
             health
                 .set_service_status("", ServingStatus::NotServing)
                 .await;
@@ -152,7 +139,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
 
     let mut stop_accepting = shutdown_rx.clone();
     let server = Server::builder()
-        .layer(crate::decode_errors::DecodeErrorsLayer)
+        .layer(crate::api::decode_errors::DecodeErrorsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -1,5 +1,9 @@
-//! How events are cut into response messages, and how many events to ask
-//! the store for at a time, shared by `Read` and `Subscribe`.
+//! How events are cut into messages, and how many events to ask the store
+//! for at a time, shared by reads and subscriptions.
+//!
+//! A *message* is the unit a read or subscription hands to its adapter,
+//! which sends each as one response message on its wire; bounding it here
+//! bounds what every adapter buffers per client.
 //!
 //! Storage reads are bounded by event *count* only, so a fixed count could
 //! pull hundreds of MiB when events are large. [`PageSizer`] adapts the
@@ -8,13 +12,11 @@
 //! [`MAX_EVENTS_PER_MESSAGE`] events and about `TARGET_MESSAGE_BYTES`
 //! (a single event larger than that travels alone).
 //!
-//! Not here: any I/O or channel handling.
+//! Not here: any I/O or channel handling, or the wire encoding.
 
-use crate::convert;
-use strata_proto::v1 as pb;
 use strata_storage::RecordedEvent;
 
-/// Most events in one `ReadResponse` / `Events` message.
+/// Most events in one message (in strata.v1, a `ReadResponse` / `Events`).
 pub const MAX_EVENTS_PER_MESSAGE: usize = 512;
 /// Size one message aims at, in bytes (1 MiB); a message holds at least
 /// one event, so one holding a maximal event can reach about 2 MiB.
@@ -49,19 +51,29 @@ impl PageSizer {
         if events.is_empty() {
             return;
         }
-        let bytes: usize = events.iter().map(convert::approx_event_bytes).sum();
+        let bytes: usize = events.iter().map(approx_event_bytes).sum();
         let avg = (bytes / events.len()).max(1);
         self.next = (TARGET_MESSAGE_BYTES / avg).clamp(1, MAX_EVENTS_PER_MESSAGE);
     }
 }
 
-/// Cuts events (in read order) into message-sized groups, converted.
-pub fn into_messages(events: Vec<RecordedEvent>) -> Vec<Vec<pb::RecordedEvent>> {
+/// Approximate encoded size of an event in a message, in bytes.
+pub fn approx_event_bytes(e: &RecordedEvent) -> usize {
+    // Fixed part: id (36), three varints, tags and length prefixes.
+    64 + e.stream.len()
+        + e.event_type.len()
+        + e.content_type.len()
+        + e.data.len()
+        + e.metadata.len()
+}
+
+/// Cuts events (in read order) into message-sized groups.
+pub fn into_messages(events: Vec<RecordedEvent>) -> Vec<Vec<RecordedEvent>> {
     let mut out = Vec::new();
-    let mut cur: Vec<pb::RecordedEvent> = Vec::new();
+    let mut cur: Vec<RecordedEvent> = Vec::new();
     let mut cur_bytes = 0usize;
     for e in events {
-        let size = convert::approx_event_bytes(&e);
+        let size = approx_event_bytes(&e);
         if !cur.is_empty()
             && (cur.len() >= MAX_EVENTS_PER_MESSAGE || cur_bytes + size > TARGET_MESSAGE_BYTES)
         {
@@ -69,7 +81,7 @@ pub fn into_messages(events: Vec<RecordedEvent>) -> Vec<Vec<pb::RecordedEvent>> 
             cur_bytes = 0;
         }
         cur_bytes += size;
-        cur.push(convert::recorded_event(e));
+        cur.push(e);
     }
     if !cur.is_empty() {
         out.push(cur);

@@ -1,37 +1,75 @@
-//! `Read`: one stream or `$all`, forwards or backwards, streamed in pages.
+//! Reads: one stream or `$all`, forwards or backwards, delivered as a
+//! stream of message-sized pages.
 //!
-//! The handler resolves the start (timestamps via the store's binary
-//! searches) and reads the first page *before* answering, so a missing
-//! stream or a bad name is a plain error status (`NOT_FOUND`, ...) rather
-//! than a failure after some messages. The rest is read by a task that
-//! pages through the store on the blocking pool and feeds a bounded
-//! channel of [`READ_BUFFER_MESSAGES`] messages; it stops when the read is
-//! complete, the client goes away (send fails), or the server shuts down.
+//! [`Node::read`] resolves the start (timestamps via the store's binary
+//! searches) and reads the first page *before* returning, so a missing
+//! stream or a bad name is a plain error rather than a failure after some
+//! messages. The rest is read by a task that pages through the store on
+//! the blocking pool and feeds a bounded channel of
+//! [`READ_BUFFER_MESSAGES`] messages; it stops when the read is complete,
+//! the caller goes away (send fails), or the server shuts down.
 //!
 //! `$all` is read with `read_all`, following `scanned_to` page after page
 //! (each call examines at most `MAX_SCAN_EVENTS_PER_READ` records, so a
 //! rare filter match cannot hold a reader for long) until `max_count` or
 //! the end of the log.
 //!
-//! Not here: request validation (`convert::read_plan`).
+//! Not here: checking a request's shape against its wire format (the
+//! adapters build a [`ReadPlan`]).
 
 use super::paging::{into_messages, PageSizer};
-use super::{blocking, Shared};
-use crate::convert::{ReadPlan, ReadStart, ReadTarget};
-use crate::status;
+use super::{blocking, Error, Node};
 use std::sync::Arc;
-use strata_proto::v1 as pb;
 use strata_storage::{AllFrom, Direction, Filter, RecordedEvent, Store, StreamFrom};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::Status;
 use tracing::Instrument;
 
-/// Response messages buffered per read before the reader task waits for
-/// the client (each at most about 2 MiB, see `paging`).
+/// Where a read starts; timestamps are resolved against the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadStart {
+    /// The first event (forwards) / only the first event (backwards).
+    Start,
+    /// The last event (backwards) / nothing (forwards).
+    End,
+    /// This revision, inclusive (stream reads).
+    Revision(u64),
+    /// This position, inclusive (`$all` reads).
+    Position(u64),
+    /// First event at/after (forwards) or last at/before (backwards) this time.
+    Timestamp(i64),
+}
+
+/// What a read targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadTarget {
+    /// The global log, with a filter.
+    All(Filter),
+    /// One stream.
+    Stream(String),
+}
+
+/// A read request, its shape checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPlan {
+    /// What to read.
+    pub target: ReadTarget,
+    /// Which way.
+    pub direction: Direction,
+    /// Where to start.
+    pub start: ReadStart,
+    /// Most events; `None` = unlimited.
+    pub max_count: Option<u64>,
+}
+
+/// The messages of a read in progress, in order; an error ends it.
+pub type ReadMessages = ReceiverStream<Result<Vec<RecordedEvent>, Error>>;
+
+/// Messages buffered per read before the reader task waits for the
+/// caller (each at most about 2 MiB, see `paging`).
 pub const READ_BUFFER_MESSAGES: usize = 4;
 
-type Tx = mpsc::Sender<Result<pb::ReadResponse, Status>>;
+type Tx = mpsc::Sender<Result<Vec<RecordedEvent>, Error>>;
 
 /// Where the next page starts.
 #[derive(Debug)]
@@ -59,17 +97,17 @@ struct ReadCursor {
     done: bool,
 }
 
-/// Starts a read: resolves the start, reads the first page, then streams.
-pub(super) async fn read(
-    shared: &Shared,
-    plan: ReadPlan,
-) -> Result<ReceiverStream<Result<pb::ReadResponse, Status>>, Status> {
-    let mut cursor = open(shared.store.clone(), plan).await?;
-    let first = cursor.next_page().await?;
-    let (tx, rx) = mpsc::channel(READ_BUFFER_MESSAGES);
-    let shutdown = shared.shutdown.clone();
-    tokio::spawn(stream_pages(cursor, first, tx, shutdown).in_current_span());
-    Ok(ReceiverStream::new(rx))
+impl Node {
+    /// Starts a read: resolves the start, reads the first page, then
+    /// streams the rest from a task.
+    pub async fn read(&self, plan: ReadPlan) -> Result<ReadMessages, Error> {
+        let mut cursor = open(self.store.clone(), plan).await?;
+        let first = cursor.next_page().await?;
+        let (tx, rx) = mpsc::channel(READ_BUFFER_MESSAGES);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(stream_pages(cursor, first, tx, shutdown).in_current_span());
+        Ok(ReceiverStream::new(rx))
+    }
 }
 
 async fn stream_pages(
@@ -83,20 +121,20 @@ async fn stream_pages(
     while let Some(events) = page.take() {
         sent += events.len();
         for msg in into_messages(events) {
-            if tx.send(Ok(pb::ReadResponse { events: msg })).await.is_err() {
+            if tx.send(Ok(msg)).await.is_err() {
                 tracing::debug!(sent, "client went away; read stopped");
                 return;
             }
         }
         if *shutdown.borrow() {
-            let _ = tx.send(Err(status::shutting_down())).await;
+            let _ = tx.send(Err(Error::ShuttingDown)).await;
             return;
         }
         match cursor.next_page().await {
             Ok(p) => page = p,
-            Err(s) => {
-                tracing::warn!(code = ?s.code(), message = s.message(), "read failed mid-stream");
-                let _ = tx.send(Err(s)).await;
+            Err(e) => {
+                tracing::warn!(error = %e, "read failed mid-stream");
+                let _ = tx.send(Err(e)).await;
                 return;
             }
         }
@@ -105,7 +143,7 @@ async fn stream_pages(
 }
 
 /// Resolves the plan's start against the store.
-async fn open(store: Store, plan: ReadPlan) -> Result<ReadCursor, Status> {
+async fn open(store: Store, plan: ReadPlan) -> Result<ReadCursor, Error> {
     let ReadPlan {
         target,
         direction,
@@ -119,9 +157,11 @@ async fn open(store: Store, plan: ReadPlan) -> Result<ReadCursor, Status> {
                 ReadStart::Start => AllFrom::Start,
                 ReadStart::End => AllFrom::End,
                 ReadStart::Position(p) => AllFrom::Position(p),
-                // `convert` only lets revisions through for stream reads.
+                // Adapters only let revisions through for stream reads.
                 ReadStart::Revision(_) => {
-                    return Err(status::invalid_request("from.revision is for stream reads"))
+                    return Err(Error::InvalidRequest(
+                        "from.revision is for stream reads".into(),
+                    ))
                 }
                 ReadStart::Timestamp(t) => {
                     let s = store.clone();
@@ -163,8 +203,8 @@ async fn open(store: Store, plan: ReadPlan) -> Result<ReadCursor, Status> {
                 ReadStart::End => StreamFrom::End,
                 ReadStart::Revision(r) => StreamFrom::Revision(r),
                 ReadStart::Position(_) => {
-                    return Err(status::invalid_request(
-                        "from.position is for \"$all\" reads",
+                    return Err(Error::InvalidRequest(
+                        "from.position is for \"$all\" reads".into(),
                     ))
                 }
                 ReadStart::Timestamp(t) => {
@@ -212,7 +252,7 @@ async fn open(store: Store, plan: ReadPlan) -> Result<ReadCursor, Status> {
 
 impl ReadCursor {
     /// The next non-empty page, or `None` when the read is complete.
-    async fn next_page(&mut self) -> Result<Option<Vec<RecordedEvent>>, Status> {
+    async fn next_page(&mut self) -> Result<Option<Vec<RecordedEvent>>, Error> {
         while !self.done {
             let mut want = self.sizer.next();
             if let Some(rem) = self.remaining {

@@ -1,5 +1,6 @@
 //! The one place where protobuf messages (`strata_proto::v1`) convert to
-//! and from the storage engine's domain types.
+//! and from domain types (the storage engine's, and the request plans of
+//! `domain`).
 //!
 //! It owns request *shape* checks that storage cannot make: event ids must
 //! parse as UUIDs, enum values must be known, `from` variants must fit the
@@ -9,9 +10,13 @@
 //! start forwards / end backwards).
 //!
 //! It is not where stream names, event types or sizes are validated: the
-//! storage engine does that, and `status` maps its errors. It does no I/O.
+//! storage engine does that, and `api::status` maps its errors. It does no
+//! I/O.
 
-use crate::status;
+use crate::api::status;
+use crate::domain::catalog::ServerFacts;
+use crate::domain::read::{ReadPlan, ReadStart, ReadTarget};
+use crate::domain::subscribe::{SubscribePlan, SubscribeStart, SubscribeTarget};
 use strata_proto::v1 as pb;
 use strata_storage as st;
 use tonic::Status;
@@ -81,6 +86,11 @@ pub fn append_response(r: &st::AppendResult) -> pb::AppendResponse {
     }
 }
 
+/// Stored events to their messages, in order.
+pub fn recorded_events(events: Vec<st::RecordedEvent>) -> Vec<pb::RecordedEvent> {
+    events.into_iter().map(recorded_event).collect()
+}
+
 /// A stored event to its message.
 pub fn recorded_event(e: st::RecordedEvent) -> pb::RecordedEvent {
     pb::RecordedEvent {
@@ -94,16 +104,6 @@ pub fn recorded_event(e: st::RecordedEvent) -> pb::RecordedEvent {
         data: e.data,
         metadata: e.metadata,
     }
-}
-
-/// Approximate encoded size of an event message, in bytes, for paging.
-pub fn approx_event_bytes(e: &st::RecordedEvent) -> usize {
-    // Fixed part: id (36), three varints, tags and length prefixes.
-    64 + e.stream.len()
-        + e.event_type.len()
-        + e.content_type.len()
-        + e.data.len()
-        + e.metadata.len()
 }
 
 /// A proto filter (absent = match all) to a storage filter.
@@ -124,43 +124,6 @@ pub fn direction(d: i32) -> Result<st::Direction, Status> {
         Ok(pb::Direction::Backwards) => Ok(st::Direction::Backwards),
         Err(_) => Err(status::invalid_request(format!("unknown direction {d}"))),
     }
-}
-
-/// Where a read starts; timestamps are resolved against the store later.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadStart {
-    /// The first event (forwards) / only the first event (backwards).
-    Start,
-    /// The last event (backwards) / nothing (forwards).
-    End,
-    /// This revision, inclusive (stream reads).
-    Revision(u64),
-    /// This position, inclusive (`$all` reads).
-    Position(u64),
-    /// First event at/after (forwards) or last at/before (backwards) this time.
-    Timestamp(i64),
-}
-
-/// What a read targets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadTarget {
-    /// The global log, with a filter.
-    All(st::Filter),
-    /// One stream.
-    Stream(String),
-}
-
-/// A validated read request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadPlan {
-    /// What to read.
-    pub target: ReadTarget,
-    /// Which way.
-    pub direction: st::Direction,
-    /// Where to start.
-    pub start: ReadStart,
-    /// Most events; `None` = unlimited (request said 0).
-    pub max_count: Option<u64>,
 }
 
 /// Validates the shape of a read request.
@@ -207,40 +170,6 @@ pub fn read_plan(r: pb::ReadRequest) -> Result<ReadPlan, Status> {
         start,
         max_count,
     })
-}
-
-/// Where a subscription starts, before resolving `End` against the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubscribeStart {
-    /// From the first event.
-    Start,
-    /// After whatever is committed when the subscription starts.
-    End,
-    /// After this revision (streams) or position (`$all`).
-    After(u64),
-}
-
-/// What a subscription targets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubscribeTarget {
-    /// The global log, with a filter and a checkpoint interval (events scanned).
-    All {
-        /// Which events to deliver.
-        filter: st::Filter,
-        /// Checkpoint at least every this many scanned events (filtered only).
-        checkpoint_interval_events: u64,
-    },
-    /// One stream.
-    Stream(String),
-}
-
-/// A validated subscribe request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscribePlan {
-    /// What to follow.
-    pub target: SubscribeTarget,
-    /// Where to start.
-    pub start: SubscribeStart,
 }
 
 /// Validates the shape of a subscribe request.
@@ -294,6 +223,18 @@ pub fn stream_summary(s: st::StreamInfo) -> pb::StreamSummary {
         name: s.name,
         revision: s.revision,
         last_position: s.last_position,
+    }
+}
+
+/// The server's facts to the `ServerInfo` response.
+pub fn server_info(f: ServerFacts) -> pb::ServerInfoResponse {
+    pb::ServerInfoResponse {
+        head_position: f.head,
+        indexed_position: f.indexed,
+        version: f.version.to_owned(),
+        max_event_bytes: f.max_event_bytes as u64,
+        max_events_per_append: f.max_events_per_append as u64,
+        max_append_bytes: f.max_append_bytes as u64,
     }
 }
 

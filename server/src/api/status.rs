@@ -1,8 +1,8 @@
 //! The one place where failures become gRPC statuses.
 //!
-//! Owns the mapping from [`strata_storage::Error`] (and the server's own
-//! request/limit failures) to a [`tonic::Status`] code, and the metadata
-//! every error status carries:
+//! Owns the mapping from [`domain::Error`] — the server's own failures and
+//! [`strata_storage::Error`] — to a [`tonic::Status`] code, and the
+//! metadata every error status carries:
 //!
 //! - `strata-error`: a kebab-case, machine-readable kind (always present);
 //! - `strata-actual-revision` (`<decimal>` or `no-stream`) and
@@ -13,10 +13,12 @@
 //! percent-encoded: `%`, and every byte outside `0x20..=0x7E`, become `%XX`.
 //! A plain ASCII name without `%` is sent unchanged.
 //!
-//! It is not where errors are detected: handlers and `convert` decide that
-//! something is wrong; this module only decides how it looks on the wire.
-//! Nothing here panics, whatever the input.
+//! It is not where errors are detected: `domain` and the adapters'
+//! conversions decide that something is wrong; this module only decides how
+//! it looks on the wire. Every gRPC adapter uses it. Nothing here panics,
+//! whatever the input.
 
+use crate::domain;
 use strata_storage::{CurrentRevision, Error};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
@@ -55,38 +57,24 @@ pub fn invalid_event(message: impl Into<String>) -> Status {
     with_kind(Code::InvalidArgument, KIND_INVALID_EVENT, message)
 }
 
-/// `NOT_FOUND` / `snapshot-not-found`: `GetSnapshot` found no snapshot.
-pub fn snapshot_not_found(stream: &str, at_or_before: Option<u64>) -> Status {
-    let message = match at_or_before {
-        Some(r) => format!("stream '{stream}' has no snapshot at or before revision {r}"),
-        None => format!("stream '{stream}' has no snapshot"),
-    };
-    with_kind(Code::NotFound, "snapshot-not-found", message)
-}
-
-/// `RESOURCE_EXHAUSTED` / `too-many-subscriptions`.
-pub fn too_many_subscriptions(limit: usize) -> Status {
-    with_kind(
-        Code::ResourceExhausted,
-        "too-many-subscriptions",
-        format!(
-            "the server already serves its limit of {limit} concurrent subscriptions; retry later"
+/// Maps a domain error to its status, with metadata.
+pub fn from_domain(e: domain::Error) -> Status {
+    match e {
+        domain::Error::Storage(e) => from_storage(&e),
+        domain::Error::InvalidRequest(m) => invalid_request(m),
+        e @ domain::Error::SnapshotNotFound { .. } => {
+            with_kind(Code::NotFound, "snapshot-not-found", e.to_string())
+        }
+        e @ domain::Error::TooManySubscriptions { .. } => with_kind(
+            Code::ResourceExhausted,
+            "too-many-subscriptions",
+            e.to_string(),
         ),
-    )
-}
-
-/// `UNAVAILABLE` / `shutting-down`: sent to live streams at server shutdown.
-pub fn shutting_down() -> Status {
-    with_kind(
-        Code::Unavailable,
-        "shutting-down",
-        "the server is shutting down; reconnect and resume",
-    )
-}
-
-/// `INTERNAL` / `internal`: a server bug (e.g. a panicked blocking task).
-pub fn internal(message: impl Into<String>) -> Status {
-    with_kind(Code::Internal, "internal", message)
+        e @ domain::Error::ShuttingDown => {
+            with_kind(Code::Unavailable, "shutting-down", e.to_string())
+        }
+        domain::Error::Internal(m) => with_kind(Code::Internal, "internal", m),
+    }
 }
 
 /// The gRPC code and `strata-error` kind of a storage error.
@@ -146,11 +134,6 @@ pub fn from_storage(e: &Error) -> Status {
         }
     }
     status
-}
-
-/// Convenience for `map_err`.
-pub fn storage(e: Error) -> Status {
-    from_storage(&e)
 }
 
 /// Percent-encodes `%` and every byte outside visible ASCII + space.
@@ -245,7 +228,10 @@ mod tests {
         });
         assert_eq!(s.code(), Code::ResourceExhausted);
         assert_eq!(kind(&s), "snapshot-too-large");
-        let s = snapshot_not_found("a", Some(3));
+        let s = from_domain(domain::Error::SnapshotNotFound {
+            stream: "a".into(),
+            at_or_before: Some(3),
+        });
         assert_eq!(s.code(), Code::NotFound);
         assert_eq!(kind(&s), "snapshot-not-found");
     }

@@ -86,7 +86,7 @@ impl LiveFeed {
                     Ok(p) => p,
                     Err(e) => {
                         // Subscriptions fall back to storage reads; try again shortly.
-                        tracing::warn!(error = %e.message(), "live feed read failed");
+                        tracing::warn!(error = %e, "live feed read failed");
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                         continue;
                     }

@@ -1,9 +1,9 @@
-//! `Subscribe`: catch-up subscriptions to one stream or `$all`.
+//! The subscription engine: catch-up subscriptions to one stream or `$all`.
 //!
 //! Design: every subscription is one tokio task that *always reads from
 //! the log* (through the page cache), page after page, and writes messages
-//! into a bounded channel of [`SUBSCRIPTION_BUFFER_MESSAGES`] feeding the
-//! response stream. When a read reaches the end it waits on a
+//! into a bounded channel of [`SUBSCRIPTION_BUFFER_MESSAGES`] that the
+//! adapter turns into its response stream. When a read reaches the end it waits on a
 //! `watch<u64>` of the head (fed by the single `on_commit` listener the
 //! service registers) until the head moves past what it read, then reads
 //! again. Consequences:
@@ -23,7 +23,8 @@
 //! behind the ring reads from storage. Both paths serve the same log from
 //! the same cursor, so which one runs never changes what is delivered.
 //!
-//! Messages: `Events` for every non-empty page; `CaughtUp` **once**, the
+//! Messages ([`SubscriptionMessage`]): `Events` for every non-empty page,
+//! cut by `paging`; `CaughtUp` **once**, the
 //! first time a read reaches the end of the log (its position is the last
 //! position examined, which is the log head at that moment); for filtered
 //! `$all` subscriptions, a `Checkpoint` whenever at least
@@ -33,27 +34,79 @@
 //! cover more than the interval (its position is the furthest examined).
 //!
 //! A subscription ends when the client goes away (a send fails or the
-//! channel closes), on a storage error (sent as the final status), or when
-//! the server shuts down (final status `UNAVAILABLE` / `shutting-down`).
+//! channel closes), on a storage error (sent as the final item), or when
+//! the server shuts down (final item [`Error::ShuttingDown`]).
 //! Concurrent subscriptions are capped by a semaphore
-//! (`--max-subscriptions`); beyond it, `RESOURCE_EXHAUSTED`.
+//! (`--max-subscriptions`); beyond it, [`Error::TooManySubscriptions`].
+//!
+//! Not here: checking a request's shape against its wire format (the
+//! adapters build a [`SubscribePlan`]).
 
 use super::live::LiveFeed;
 use super::paging::{into_messages, PageSizer, MAX_EVENTS_PER_MESSAGE};
-use super::{blocking, Shared};
-use crate::convert::{SubscribePlan, SubscribeStart, SubscribeTarget};
-use crate::status;
+use super::{blocking, Error, Node};
 use std::sync::Arc;
 use std::time::Duration;
-use strata_proto::v1 as pb;
-use strata_proto::v1::subscribe_response::Content;
 use strata_storage::{
-    AllFrom, CurrentRevision, Direction, Error, Filter, RecordedEvent, Store, StreamFrom,
+    AllFrom, CurrentRevision, Direction, Filter, RecordedEvent, Store, StreamFrom,
 };
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::Status;
 use tracing::Instrument;
+
+/// Where a subscription starts, before resolving `End` against the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeStart {
+    /// From the first event.
+    Start,
+    /// After whatever is committed when the subscription starts.
+    End,
+    /// After this revision (streams) or position (`$all`).
+    After(u64),
+}
+
+/// What a subscription targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscribeTarget {
+    /// The global log, with a filter and a checkpoint interval (events scanned).
+    All {
+        /// Which events to deliver.
+        filter: Filter,
+        /// Checkpoint at least every this many scanned events (filtered only).
+        checkpoint_interval_events: u64,
+    },
+    /// One stream.
+    Stream(String),
+}
+
+/// A subscribe request, its shape checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribePlan {
+    /// What to follow.
+    pub target: SubscribeTarget,
+    /// Where to start.
+    pub start: SubscribeStart,
+}
+
+/// One message of a subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubscriptionMessage {
+    /// Events, in log order (at most one message's worth, see `paging`).
+    Events(Vec<RecordedEvent>),
+    /// Sent once: everything committed up to `position` was delivered.
+    CaughtUp {
+        /// The last position examined (the log head at that moment).
+        position: u64,
+    },
+    /// A filtered `$all` subscription examined everything up to `position`.
+    Checkpoint {
+        /// The furthest position examined.
+        position: u64,
+    },
+}
+
+/// The messages of a live subscription, in order; an error ends it.
+pub type SubscriptionMessages = ReceiverStream<Result<SubscriptionMessage, Error>>;
 
 /// Messages buffered per subscription before its task waits for the client.
 pub const SUBSCRIPTION_BUFFER_MESSAGES: usize = 4;
@@ -61,78 +114,78 @@ pub const SUBSCRIPTION_BUFFER_MESSAGES: usize = 4;
 /// Most events a subscription takes from the live ring at a time.
 const LIVE_TAKE_EVENTS: usize = MAX_EVENTS_PER_MESSAGE;
 
-/// How long a subscription ending at shutdown waits to queue its final status.
+/// How long a subscription ending at shutdown waits to queue its final error.
 const FINAL_STATUS_WAIT: Duration = Duration::from_millis(200);
 
-type Tx = mpsc::Sender<Result<pb::SubscribeResponse, Status>>;
+type Tx = mpsc::Sender<Result<SubscriptionMessage, Error>>;
 
 /// Why a subscription task stops.
 #[derive(Debug)]
 enum Stop {
     ClientGone,
     Shutdown,
-    Failed(Status),
+    Failed(Error),
 }
 
-/// Starts a subscription: validates and resolves the start now (so bad
-/// requests get a plain status), then runs the task.
-pub(super) async fn subscribe(
-    shared: &Shared,
-    plan: SubscribePlan,
-) -> Result<ReceiverStream<Result<pb::SubscribeResponse, Status>>, Status> {
-    let permit = shared
-        .subscriptions
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| status::too_many_subscriptions(shared.max_subscriptions))?;
-    let store = shared.store.clone();
-    let follow = match plan.target {
-        SubscribeTarget::All {
-            filter,
-            checkpoint_interval_events,
-        } => {
-            let pos = match plan.start {
-                SubscribeStart::Start => 0,
-                SubscribeStart::End => store.head(),
-                SubscribeStart::After(p) => p,
-            };
-            Follow::All {
-                pos,
-                filter: Arc::new(filter),
+impl Node {
+    /// Starts a subscription: takes a slot and resolves the start now (so
+    /// bad requests get a plain error), then runs the task.
+    pub async fn subscribe(&self, plan: SubscribePlan) -> Result<SubscriptionMessages, Error> {
+        let permit = self
+            .subscriptions
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::TooManySubscriptions {
+                limit: self.max_subscriptions,
+            })?;
+        let follow = match plan.target {
+            SubscribeTarget::All {
+                filter,
                 checkpoint_interval_events,
-            }
-        }
-        SubscribeTarget::Stream(name) => {
-            strata_storage::validate_stream_name(&name).map_err(status::storage)?;
-            let name: Arc<str> = name.into();
-            let next = match plan.start {
-                SubscribeStart::Start => 0,
-                SubscribeStart::After(r) => r.saturating_add(1),
-                SubscribeStart::End => {
-                    let (s, n) = (store.clone(), name.clone());
-                    match blocking(move || s.stream_revision(&n)).await? {
-                        CurrentRevision::NoStream => 0,
-                        CurrentRevision::Current(r) => r.saturating_add(1),
-                    }
+            } => {
+                let pos = match plan.start {
+                    SubscribeStart::Start => 0,
+                    SubscribeStart::End => self.store.head(),
+                    SubscribeStart::After(p) => p,
+                };
+                Follow::All {
+                    pos,
+                    filter: Arc::new(filter),
+                    checkpoint_interval_events,
                 }
-            };
-            Follow::Stream { name, next }
-        }
-    };
-    let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER_MESSAGES);
-    let task = Subscription {
-        store,
-        live: shared.live.clone(),
-        fed: shared.live.fed(),
-        head: shared.head.clone(),
-        shutdown: shared.shutdown.clone(),
-        tx,
-        sizer: PageSizer::default(),
-        caught_up: false,
-        _permit: permit,
-    };
-    tokio::spawn(task.run(follow).in_current_span());
-    Ok(ReceiverStream::new(rx))
+            }
+            SubscribeTarget::Stream(name) => {
+                strata_storage::validate_stream_name(&name)?;
+                let name: Arc<str> = name.into();
+                let next = match plan.start {
+                    SubscribeStart::Start => 0,
+                    SubscribeStart::After(r) => r.saturating_add(1),
+                    SubscribeStart::End => {
+                        let (s, n) = (self.store.clone(), name.clone());
+                        match blocking(move || s.stream_revision(&n)).await? {
+                            CurrentRevision::NoStream => 0,
+                            CurrentRevision::Current(r) => r.saturating_add(1),
+                        }
+                    }
+                };
+                Follow::Stream { name, next }
+            }
+        };
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_BUFFER_MESSAGES);
+        let task = Subscription {
+            store: self.store.clone(),
+            live: self.live.clone(),
+            fed: self.live.fed(),
+            head: self.head.clone(),
+            shutdown: self.shutdown.clone(),
+            tx,
+            sizer: PageSizer::default(),
+            caught_up: false,
+            _permit: permit,
+        };
+        tokio::spawn(task.run(follow).in_current_span());
+        Ok(ReceiverStream::new(rx))
+    }
 }
 
 /// What a subscription follows, and its cursor.
@@ -182,10 +235,10 @@ impl Subscription {
                 tracing::debug!("subscriber went away");
                 return;
             }
-            Stop::Shutdown => status::shutting_down(),
-            Stop::Failed(s) => {
-                tracing::warn!(code = ?s.code(), message = s.message(), "subscription failed");
-                s
+            Stop::Shutdown => Error::ShuttingDown,
+            Stop::Failed(e) => {
+                tracing::warn!(error = %e, "subscription failed");
+                e
             }
         };
         let _ = tokio::time::timeout(FINAL_STATUS_WAIT, self.tx.send(Err(last))).await;
@@ -216,7 +269,7 @@ impl Subscription {
                     if scanned_since_checkpoint >= interval {
                         scanned_since_checkpoint = 0;
                         if let Err(stop) = self
-                            .send(Content::Checkpoint(pb::Checkpoint { position: last }))
+                            .send(SubscriptionMessage::Checkpoint { position: last })
                             .await
                         {
                             return stop;
@@ -245,7 +298,7 @@ impl Subscription {
                 if scanned_since_checkpoint >= interval {
                     scanned_since_checkpoint = 0;
                     if let Err(stop) = self
-                        .send(Content::Checkpoint(pb::Checkpoint { position: pos }))
+                        .send(SubscriptionMessage::Checkpoint { position: pos })
                         .await
                     {
                         return stop;
@@ -304,7 +357,7 @@ impl Subscription {
                 want,
             ) {
                 // No stream yet is just "nothing to deliver yet".
-                Err(Error::StreamNotFound(_)) => Ok(Vec::new()),
+                Err(strata_storage::Error::StreamNotFound(_)) => Ok(Vec::new()),
                 r => r,
             };
             let events = match blocking(read).await {
@@ -342,7 +395,7 @@ impl Subscription {
         let at_head = !ring || *self.head.borrow() <= read_through;
         if !self.caught_up && at_head {
             self.caught_up = true;
-            self.send(Content::CaughtUp(pb::CaughtUp { position }))
+            self.send(SubscriptionMessage::CaughtUp { position })
                 .await?;
             tracing::debug!(position, "subscription caught up");
         }
@@ -364,17 +417,13 @@ impl Subscription {
 
     async fn send_events(&mut self, events: Vec<RecordedEvent>) -> Result<(), Stop> {
         for msg in into_messages(events) {
-            self.send(Content::Events(pb::Events { events: msg }))
-                .await?;
+            self.send(SubscriptionMessage::Events(msg)).await?;
         }
         Ok(())
     }
 
     /// Sends one message, waiting for room unless the server shuts down.
-    async fn send(&mut self, content: Content) -> Result<(), Stop> {
-        let msg = pb::SubscribeResponse {
-            content: Some(content),
-        };
+    async fn send(&mut self, msg: SubscriptionMessage) -> Result<(), Stop> {
         let Subscription { shutdown, tx, .. } = self;
         // Biased: a subscriber that keeps up must still stop at shutdown.
         tokio::select! {

@@ -1,0 +1,23 @@
+//! Wire adapters: each turns one wire protocol's requests into calls on
+//! [`crate::domain::Node`] and its results back into that protocol's
+//! responses. An adapter owns decoding, shape checks only its wire can make,
+//! defaults of its fields and the response encoding — never the rules of
+//! what a request does, which live once in `domain`.
+//!
+//! - [`strata`]: the strata.v1 gRPC services (`Streams`, `Snapshots`);
+//! - [`status`]: the one mapping of domain and storage errors to
+//!   `tonic::Status`, shared by every gRPC adapter;
+//! - [`decode_errors`]: a tower layer turning tonic's "cannot decode"
+//!   `INTERNAL` into `INVALID_ARGUMENT`, for every gRPC service.
+//!
+//! Room for what comes next, each a sibling of [`strata`]: `kurrent/` (the
+//! KurrentDB gRPC protocol, its own protobuf conversion over the same
+//! [`crate::domain::Node`] calls) and `http/` (an axum router for metrics,
+//! health and the UI, served beside tonic).
+//!
+//! Not here: listeners, signals and process lifecycle (`serve`), and the
+//! connection cap (`net`).
+
+pub mod decode_errors;
+pub mod status;
+pub mod strata;

@@ -1,0 +1,162 @@
+//! `strata.v1.Streams` over [`Node`]: append, read, list, subscribe and
+//! server info, each a conversion, one domain call and a conversion back.
+//!
+//! Reads and subscriptions are streamed: the domain hands over a bounded
+//! channel of message-sized pages, and each becomes one response message
+//! here, so the domain's back-pressure reaches the client unchanged.
+//!
+//! Not here: what the calls do (`domain`), the protobuf ↔ domain
+//! conversions (`convert`), or the error mapping (`api::status`).
+
+use super::convert;
+use crate::api::status;
+use crate::domain::subscribe::SubscriptionMessage;
+use crate::domain::{Error, Node};
+use futures::stream::{BoxStream, StreamExt};
+use std::sync::Arc;
+use strata_proto::v1 as pb;
+use strata_proto::v1::streams_server::Streams;
+use strata_proto::v1::subscribe_response::Content;
+use strata_storage::RecordedEvent;
+use tonic::{Request, Response, Status};
+
+/// The `Streams` service implementation. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct StreamsService {
+    node: Arc<Node>,
+}
+
+impl StreamsService {
+    /// Serves `node`.
+    pub fn new(node: Arc<Node>) -> StreamsService {
+        StreamsService { node }
+    }
+}
+
+fn read_response(page: Result<Vec<RecordedEvent>, Error>) -> Result<pb::ReadResponse, Status> {
+    Ok(pb::ReadResponse {
+        events: convert::recorded_events(page.map_err(status::from_domain)?),
+    })
+}
+
+fn subscribe_response(
+    msg: Result<SubscriptionMessage, Error>,
+) -> Result<pb::SubscribeResponse, Status> {
+    let content = match msg.map_err(status::from_domain)? {
+        SubscriptionMessage::Events(events) => Content::Events(pb::Events {
+            events: convert::recorded_events(events),
+        }),
+        SubscriptionMessage::CaughtUp { position } => Content::CaughtUp(pb::CaughtUp { position }),
+        SubscriptionMessage::Checkpoint { position } => {
+            Content::Checkpoint(pb::Checkpoint { position })
+        }
+    };
+    Ok(pb::SubscribeResponse {
+        content: Some(content),
+    })
+}
+
+#[tonic::async_trait]
+impl Streams for StreamsService {
+    #[tracing::instrument(skip_all, fields(stream = %request.get_ref().stream, events = request.get_ref().events.len()))]
+    async fn append(
+        &self,
+        request: Request<pb::AppendRequest>,
+    ) -> Result<Response<pb::AppendResponse>, Status> {
+        let append = convert::stream_append(request.into_inner())?;
+        let result = self
+            .node
+            .append(append)
+            .await
+            .map_err(status::from_domain)?;
+        Ok(Response::new(convert::append_response(&result)))
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(
+            streams = request.get_ref().appends.len(),
+            events = request.get_ref().appends.iter().map(|a| a.events.len()).sum::<usize>()
+        )
+    )]
+    async fn append_multi(
+        &self,
+        request: Request<pb::AppendMultiRequest>,
+    ) -> Result<Response<pb::AppendMultiResponse>, Status> {
+        let appends = request
+            .into_inner()
+            .appends
+            .into_iter()
+            .map(convert::stream_append)
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = self
+            .node
+            .append_multi(appends)
+            .await
+            .map_err(status::from_domain)?;
+        Ok(Response::new(pb::AppendMultiResponse {
+            results: results.iter().map(convert::append_response).collect(),
+        }))
+    }
+
+    type ReadStream = BoxStream<'static, Result<pb::ReadResponse, Status>>;
+
+    #[tracing::instrument(
+        skip_all,
+        fields(stream = %request.get_ref().stream, direction = request.get_ref().direction, max_count = request.get_ref().max_count)
+    )]
+    async fn read(
+        &self,
+        request: Request<pb::ReadRequest>,
+    ) -> Result<Response<Self::ReadStream>, Status> {
+        let plan = convert::read_plan(request.into_inner())?;
+        let pages = self.node.read(plan).await.map_err(status::from_domain)?;
+        Ok(Response::new(pages.map(read_response).boxed()))
+    }
+
+    #[tracing::instrument(skip_all, fields(prefix = %request.get_ref().prefix, page_size = request.get_ref().page_size))]
+    async fn list_streams(
+        &self,
+        request: Request<pb::ListStreamsRequest>,
+    ) -> Result<Response<pb::ListStreamsResponse>, Status> {
+        let r = request.into_inner();
+        let after = (!r.page_token.is_empty()).then_some(r.page_token);
+        let page = self
+            .node
+            .list_streams(r.prefix, after, r.page_size)
+            .await
+            .map_err(status::from_domain)?;
+        Ok(Response::new(pb::ListStreamsResponse {
+            streams: page
+                .streams
+                .into_iter()
+                .map(convert::stream_summary)
+                .collect(),
+            next_page_token: page.next_after.unwrap_or_default(),
+        }))
+    }
+
+    type SubscribeStream = BoxStream<'static, Result<pb::SubscribeResponse, Status>>;
+
+    #[tracing::instrument(skip_all, fields(stream = %request.get_ref().stream))]
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let plan = convert::subscribe_plan(request.into_inner())?;
+        let messages = self
+            .node
+            .subscribe(plan)
+            .await
+            .map_err(status::from_domain)?;
+        Ok(Response::new(messages.map(subscribe_response).boxed()))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn server_info(
+        &self,
+        _request: Request<pb::ServerInfoRequest>,
+    ) -> Result<Response<pb::ServerInfoResponse>, Status> {
+        Ok(Response::new(convert::server_info(self.node.facts())))
+    }
+}
