@@ -58,7 +58,10 @@ mod builder;
 mod client;
 mod convert;
 mod error;
+mod read;
+mod resumable;
 mod retry;
+mod subscription;
 mod types;
 
 pub use aggregate::{Aggregate, Loaded, Repository, SnapshotPolicy};

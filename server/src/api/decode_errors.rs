@@ -6,12 +6,26 @@
 //! client's error, not the server's, so this layer rewrites such
 //! trailers-only answers to `INVALID_ARGUMENT` with `strata-error:
 //! invalid-request`, keeping tonic's message. Nothing else is touched.
+//!
+//! Not here: errors the server itself produces (`api::status`).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tonic::codegen::http::{HeaderValue, Request, Response};
+use strata_proto::wire;
+use tonic::codegen::http::header::HeaderName;
+use tonic::codegen::http::{HeaderMap, HeaderValue, Request, Response};
 use tonic::codegen::Service;
+use tonic::Code;
+
+/// The trailer (here a header: the answer is trailers-only) holding the
+/// gRPC status code, as the gRPC-over-HTTP/2 protocol names it.
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+/// The trailer holding the percent-encoded status message.
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+/// The start of tonic's message for a request it could not decode, as sent
+/// (percent-encoded) and as a client may show it.
+const DECODE_FAILURE_PREFIXES: [&[u8]; 2] = [b"failed%20to%20decode", b"failed to decode"];
 
 /// Wraps a service; see the module docs.
 #[derive(Debug, Clone)]
@@ -28,15 +42,15 @@ impl<S> tower::Layer<S> for DecodeErrorsLayer {
     }
 }
 
-fn is_decode_failure(resp_headers: &tonic::codegen::http::HeaderMap) -> bool {
+fn is_decode_failure(resp_headers: &HeaderMap) -> bool {
     let internal = resp_headers
-        .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == b"13");
+        .get(GRPC_STATUS)
+        .is_some_and(|v| Code::from_bytes(v.as_bytes()) == Code::Internal);
     let msg = resp_headers
-        .get("grpc-message")
+        .get(GRPC_MESSAGE)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    internal && (msg.starts_with(b"failed%20to%20decode") || msg.starts_with(b"failed to decode"))
+    internal && DECODE_FAILURE_PREFIXES.iter().any(|p| msg.starts_with(p))
 }
 
 impl<S, B, R> Service<Request<B>> for DecodeErrors<S>
@@ -58,10 +72,35 @@ where
             let mut resp = fut.await?;
             if is_decode_failure(resp.headers()) {
                 let h = resp.headers_mut();
-                h.insert("grpc-status", HeaderValue::from_static("3"));
-                h.insert("strata-error", HeaderValue::from_static("invalid-request"));
+                h.insert(GRPC_STATUS, HeaderValue::from(Code::InvalidArgument as i32));
+                h.insert(
+                    wire::ERROR_KIND_KEY,
+                    HeaderValue::from_static(wire::kind::INVALID_REQUEST),
+                );
             }
             Ok(resp)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tonic_decode_failures_match() {
+        let headers = |code: &'static str, msg: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(GRPC_STATUS, HeaderValue::from_static(code));
+            h.insert(GRPC_MESSAGE, HeaderValue::from_static(msg));
+            h
+        };
+        assert!(is_decode_failure(&headers(
+            "13",
+            "failed%20to%20decode%20Protobuf"
+        )));
+        assert!(!is_decode_failure(&headers("13", "storage task failed")));
+        assert!(!is_decode_failure(&headers("3", "failed%20to%20decode")));
+        assert_eq!(HeaderValue::from(Code::InvalidArgument as i32), "3");
     }
 }

@@ -10,8 +10,14 @@
 //!   `snapshot-ahead-of-stream`.
 //!
 //! Metadata values must be visible ASCII, so `strata-stream` is
-//! percent-encoded: `%`, and every byte outside `0x20..=0x7E`, become `%XX`.
-//! A plain ASCII name without `%` is sent unchanged.
+//! percent-encoded ([`wire::percent_encode`]). The keys, the kinds and the
+//! encoding are `strata_proto::wire`'s, shared with every client.
+//!
+//! The code and kind of each error are an exhaustive `match` with no
+//! catch-all arm: a new [`strata_storage::Error`] or [`domain::Error`]
+//! variant does not compile until someone decides how it looks here. The
+//! message is the error's own text, with advice added for the causes where
+//! the client should act differently.
 //!
 //! It is not where errors are detected: `domain` and the adapters'
 //! conversions decide that something is wrong; this module only decides how
@@ -19,25 +25,10 @@
 //! whatever the input.
 
 use crate::domain;
+use strata_proto::wire::{self, kind, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
 use strata_storage::{CurrentRevision, Error};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
-
-/// Metadata key of the error kind attached to every error status.
-pub const ERROR_KIND_KEY: &str = "strata-error";
-/// Metadata key of the actual stream revision on `wrong-expected-revision`
-/// and `snapshot-ahead-of-stream`.
-pub const ACTUAL_REVISION_KEY: &str = "strata-actual-revision";
-/// Metadata key of the (percent-encoded) stream name on
-/// `wrong-expected-revision` and `snapshot-ahead-of-stream`.
-pub const STREAM_KEY: &str = "strata-stream";
-
-/// Kind for requests that are malformed in ways storage never sees (wrong
-/// `from` for the target, unknown enum value, filter on a stream read, ...).
-pub const KIND_INVALID_REQUEST: &str = "invalid-request";
-/// Kind for event ids that are not UUIDs (same kind storage uses for other
-/// bad event fields).
-pub const KIND_INVALID_EVENT: &str = "invalid-event";
 
 /// A status with `code`, `message` and the `strata-error` kind.
 pub fn with_kind(code: Code, kind: &'static str, message: impl Into<String>) -> Status {
@@ -48,13 +39,13 @@ pub fn with_kind(code: Code, kind: &'static str, message: impl Into<String>) -> 
 
 /// `INVALID_ARGUMENT` / `invalid-request`: the request is malformed.
 pub fn invalid_request(message: impl Into<String>) -> Status {
-    with_kind(Code::InvalidArgument, KIND_INVALID_REQUEST, message)
+    with_kind(Code::InvalidArgument, kind::INVALID_REQUEST, message)
 }
 
 /// `INVALID_ARGUMENT` / `invalid-event`: an event field the server itself
 /// parses (the id) is malformed.
 pub fn invalid_event(message: impl Into<String>) -> Status {
-    with_kind(Code::InvalidArgument, KIND_INVALID_EVENT, message)
+    with_kind(Code::InvalidArgument, kind::INVALID_EVENT, message)
 }
 
 /// Maps a domain error to its status, with metadata.
@@ -63,47 +54,48 @@ pub fn from_domain(e: domain::Error) -> Status {
         domain::Error::Storage(e) => from_storage(&e),
         domain::Error::InvalidRequest(m) => invalid_request(m),
         e @ domain::Error::SnapshotNotFound { .. } => {
-            with_kind(Code::NotFound, "snapshot-not-found", e.to_string())
+            with_kind(Code::NotFound, kind::SNAPSHOT_NOT_FOUND, e.to_string())
         }
         e @ domain::Error::TooManySubscriptions { .. } => with_kind(
             Code::ResourceExhausted,
-            "too-many-subscriptions",
+            kind::TOO_MANY_SUBSCRIPTIONS,
             e.to_string(),
         ),
         e @ domain::Error::ShuttingDown => {
-            with_kind(Code::Unavailable, "shutting-down", e.to_string())
+            with_kind(Code::Unavailable, kind::SHUTTING_DOWN, e.to_string())
         }
-        domain::Error::Internal(m) => with_kind(Code::Internal, "internal", m),
+        domain::Error::Internal(m) => with_kind(Code::Internal, kind::INTERNAL, m),
     }
 }
 
 /// The gRPC code and `strata-error` kind of a storage error.
 pub fn code_and_kind(e: &Error) -> (Code, &'static str) {
     match e {
-        Error::WrongExpectedRevision { .. } => (Code::Aborted, "wrong-expected-revision"),
-        Error::PartialDuplicate { .. } => (Code::AlreadyExists, "partial-duplicate"),
-        Error::InvalidStreamName { .. } => (Code::InvalidArgument, "invalid-stream-name"),
-        Error::InvalidEvent(_) => (Code::InvalidArgument, "invalid-event"),
-        Error::InvalidAppend(_) => (Code::InvalidArgument, "invalid-append"),
-        Error::ReservedStreamName(_) => (Code::PermissionDenied, "reserved-stream-name"),
-        Error::EventTooLarge { .. } => (Code::ResourceExhausted, "event-too-large"),
-        Error::TooManyEvents { .. } => (Code::ResourceExhausted, "too-many-events"),
-        Error::AppendTooLarge { .. } => (Code::ResourceExhausted, "append-too-large"),
+        Error::WrongExpectedRevision { .. } => (Code::Aborted, kind::WRONG_EXPECTED_REVISION),
+        Error::PartialDuplicate { .. } => (Code::AlreadyExists, kind::PARTIAL_DUPLICATE),
+        Error::InvalidStreamName { .. } => (Code::InvalidArgument, kind::INVALID_STREAM_NAME),
+        Error::InvalidEvent(_) => (Code::InvalidArgument, kind::INVALID_EVENT),
+        Error::InvalidAppend(_) => (Code::InvalidArgument, kind::INVALID_APPEND),
+        Error::ReservedStreamName(_) => (Code::PermissionDenied, kind::RESERVED_STREAM_NAME),
+        Error::EventTooLarge { .. } => (Code::ResourceExhausted, kind::EVENT_TOO_LARGE),
+        Error::TooManyEvents { .. } => (Code::ResourceExhausted, kind::TOO_MANY_EVENTS),
+        Error::AppendTooLarge { .. } => (Code::ResourceExhausted, kind::APPEND_TOO_LARGE),
         Error::SnapshotAheadOfStream { .. } => {
-            (Code::FailedPrecondition, "snapshot-ahead-of-stream")
+            (Code::FailedPrecondition, kind::SNAPSHOT_AHEAD_OF_STREAM)
         }
-        Error::SnapshotTooLarge { .. } => (Code::ResourceExhausted, "snapshot-too-large"),
-        Error::StreamNotFound(_) => (Code::NotFound, "stream-not-found"),
-        Error::PositionBeyondHead { .. } => (Code::OutOfRange, "position-beyond-head"),
-        Error::Poisoned(_) => (Code::Unavailable, "poisoned"),
-        Error::DiskFull(_) => (Code::Unavailable, "disk-full"),
-        Error::Closed => (Code::Unavailable, "closed"),
-        Error::Corrupt { .. } => (Code::DataLoss, "corrupt"),
-        Error::Locked(_) => (Code::Internal, "locked"),
-        Error::Config(_) => (Code::Internal, "config"),
-        Error::Index(_) => (Code::Internal, "index"),
-        Error::Io(_) => (Code::Internal, "io"),
-        _ => (Code::Internal, "internal"),
+        Error::SnapshotTooLarge { .. } => (Code::ResourceExhausted, kind::SNAPSHOT_TOO_LARGE),
+        Error::StreamNotFound(_) => (Code::NotFound, kind::STREAM_NOT_FOUND),
+        Error::PositionBeyondHead { .. } => (Code::OutOfRange, kind::POSITION_BEYOND_HEAD),
+        Error::Poisoned(_) => (Code::Unavailable, kind::POISONED),
+        Error::DiskFull(_) => (Code::Unavailable, kind::DISK_FULL),
+        // Retryable: the Rust client retries UNAVAILABLE with backoff.
+        Error::Overloaded(_) => (Code::Unavailable, kind::OVERLOADED),
+        Error::Closed => (Code::Unavailable, kind::CLOSED),
+        Error::Corrupt { .. } => (Code::DataLoss, kind::CORRUPT),
+        Error::Locked(_) => (Code::Internal, kind::LOCKED),
+        Error::Config(_) => (Code::Internal, kind::CONFIG),
+        Error::Index(_) => (Code::Internal, kind::INDEX),
+        Error::Io(_) => (Code::Internal, kind::IO),
     }
 }
 
@@ -123,30 +115,17 @@ pub fn from_storage(e: &Error) -> Status {
     {
         let md = status.metadata_mut();
         let actual = match actual {
-            CurrentRevision::NoStream => "no-stream".to_owned(),
+            CurrentRevision::NoStream => wire::NO_STREAM_VALUE.to_owned(),
             CurrentRevision::Current(r) => r.to_string(),
         };
         if let Ok(v) = MetadataValue::try_from(actual) {
             md.insert(ACTUAL_REVISION_KEY, v);
         }
-        if let Ok(v) = MetadataValue::try_from(percent_encode(stream)) {
+        if let Ok(v) = MetadataValue::try_from(wire::percent_encode(stream)) {
             md.insert(STREAM_KEY, v);
         }
     }
     status
-}
-
-/// Percent-encodes `%` and every byte outside visible ASCII + space.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if (0x20..=0x7e).contains(&b) && b != b'%' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -269,6 +248,50 @@ mod tests {
         for (e, code, k) in cases {
             let s = from_storage(&e);
             assert_eq!(s.code(), code, "{e}");
+            assert_eq!(kind(&s), k);
+        }
+    }
+
+    #[test]
+    fn overloaded_is_retryable_unavailable() {
+        let s = from_storage(&Error::Overloaded(16_384));
+        assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(kind(&s), wire::kind::OVERLOADED);
+        assert!(s.message().contains("retry"), "{}", s.message());
+    }
+
+    #[test]
+    fn domain_errors() {
+        let cases = [
+            (
+                domain::Error::InvalidRequest("x".into()),
+                Code::InvalidArgument,
+                wire::kind::INVALID_REQUEST,
+            ),
+            (
+                domain::Error::TooManySubscriptions { limit: 2 },
+                Code::ResourceExhausted,
+                wire::kind::TOO_MANY_SUBSCRIPTIONS,
+            ),
+            (
+                domain::Error::ShuttingDown,
+                Code::Unavailable,
+                wire::kind::SHUTTING_DOWN,
+            ),
+            (
+                domain::Error::Internal("bug".into()),
+                Code::Internal,
+                wire::kind::INTERNAL,
+            ),
+            (
+                domain::Error::Storage(Error::DiskFull("x".into())),
+                Code::Unavailable,
+                wire::kind::DISK_FULL,
+            ),
+        ];
+        for (e, code, k) in cases {
+            let s = from_domain(e);
+            assert_eq!(s.code(), code);
             assert_eq!(kind(&s), k);
         }
     }
