@@ -6,14 +6,18 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strata_storage::codec::encode_segment_header;
+use strata_storage::codec::{encode_segment_header, SegmentHeader};
 use strata_storage::{verify, AllFrom, Direction, Filter, Options, Store};
 
 fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("log");
     std::fs::create_dir_all(&log).expect("mkdir");
-    let mut bytes = encode_segment_header(1).to_vec();
+    let mut bytes = encode_segment_header(SegmentHeader {
+        first_position: 1,
+        generation: 0,
+    })
+    .to_vec();
     bytes.extend_from_slice(data);
     std::fs::write(log.join("00000000000000000001.seg"), &bytes).expect("write segment");
     let report = verify(dir.path(), &mut |_, _| {}).expect("verify runs");

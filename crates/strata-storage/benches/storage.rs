@@ -38,7 +38,7 @@ fn codec(c: &mut Criterion) {
         created_micros: 1,
         id: Uuid::new_v4(),
         commit_first: 40,
-        prev: Some((1, 4096)),
+        prev: Some(1),
         stream: "order-12345",
         event_type: "OrderPlaced",
         content_type: "application/json",

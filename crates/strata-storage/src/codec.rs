@@ -18,8 +18,8 @@
 //!     36    8 created_micros    unix microseconds, i64, non-decreasing along the log
 //!     44   16 event_id          UUID, RFC 4122 byte order
 //!     60    8 commit_first      position of the first record of the group commit that wrote this one
-//!     68    8 prev_segment      first position of the segment holding the stream's previous event, 0 if none
-//!     76    4 prev_offset       byte offset of that event in its segment
+//!     68    8 prev_position     global position of the stream's previous event, 0 if none
+//!     76    4 reserved          0
 //!     80    2 stream_len        u16
 //!     82    1 type_len          u8
 //!     83    1 content_type_len  u8
@@ -30,8 +30,8 @@
 //!
 //! Segment header (32 bytes, at offset 0 of every segment file)
 //!      0    8 magic             b"STRATASG"
-//!      8    4 format_version    1
-//!     12    4 reserved          0
+//!      8    4 format_version    2
+//!     12    4 generation        0 as the writer wrote it; n after the n-th scavenge rewrote it
 //!     16    8 first_position    global position of the segment's first record
 //!     24    4 reserved          0
 //!     28    4 crc32             CRC-32 of bytes [0,28)
@@ -39,8 +39,12 @@
 //!
 //! A transaction of N events is N consecutive records with `batch_index`
 //! 0..N and the same `batch_count`; recovery keeps all of them or none.
-//! `prev_segment`/`prev_offset` chain each stream's events backwards, so the
-//! index needs only every 64th revision of a stream (see `index.rs`).
+//! `prev_position` chains each stream's events backwards, so the index
+//! needs only every 64th revision of a stream (see `index.rs`). Links are
+//! positions, never byte offsets: a scavenge rewrites a segment without
+//! invalidating anything that points into it (`posmap.rs` maps positions to
+//! offsets). A segment of generation > 0 may have gaps in its positions and
+//! hold only part of a transaction: the rest was dropped for good.
 //! `commit_first` lets recovery tell a torn last write (never acknowledged)
 //! from damage to acknowledged data: a later group can only have been
 //! written after the earlier one's fdatasync returned.
@@ -64,7 +68,7 @@ pub const SEGMENT_HEADER_BYTES: usize = 32;
 /// Segment magic.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"STRATASG";
 /// Current format version.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Why bytes do not decode to a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,8 +102,8 @@ pub struct RecordView<'a> {
     pub id: Uuid,
     /// First position of the group commit that wrote this record.
     pub commit_first: Position,
-    /// Where the stream's previous event is, if any: (segment, offset).
-    pub prev: Option<(Position, u32)>,
+    /// Global position of the stream's previous event, if any.
+    pub prev: Option<Position>,
     /// Stream name.
     pub stream: &'a str,
     /// Event type.
@@ -146,8 +150,8 @@ pub struct RecordFields<'a> {
     pub id: Uuid,
     /// First position of the group commit that writes this record.
     pub commit_first: Position,
-    /// Where the stream's previous event is, if any: (segment, offset).
-    pub prev: Option<(Position, u32)>,
+    /// Global position of the stream's previous event, if any.
+    pub prev: Option<Position>,
     /// Stream name (at most `u16::MAX` bytes).
     pub stream: &'a str,
     /// Event type (at most 255 bytes).
@@ -195,9 +199,8 @@ pub fn encode_record(r: &RecordFields<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(&r.created_micros.to_le_bytes());
     out.extend_from_slice(r.id.as_bytes());
     out.extend_from_slice(&r.commit_first.to_le_bytes());
-    let (pseg, poff) = r.prev.unwrap_or((0, 0));
-    out.extend_from_slice(&pseg.to_le_bytes());
-    out.extend_from_slice(&poff.to_le_bytes());
+    out.extend_from_slice(&r.prev.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&(r.stream.len() as u16).to_le_bytes());
     out.push(r.event_type.len() as u8);
     out.push(r.content_type.len() as u8);
@@ -300,7 +303,10 @@ pub fn decode_record(buf: &[u8]) -> Result<RecordView<'_>, DecodeError> {
         return Err(DecodeError::Invalid("bad commit position"));
     }
     let pseg = u64_at(rec, 68);
-    let prev = (pseg != 0).then(|| (pseg, u32_at(rec, 76)));
+    let prev = (pseg != 0).then_some(pseg);
+    if pseg >= position {
+        return Err(DecodeError::Invalid("previous event not before this one"));
+    }
     let stream_len = u16_at(rec, 80) as usize;
     let type_len = rec[82] as usize;
     let ct_len = rec[83] as usize;
@@ -346,19 +352,29 @@ pub fn decode_record(buf: &[u8]) -> Result<RecordView<'_>, DecodeError> {
     })
 }
 
-/// Encodes a segment header.
-pub fn encode_segment_header(first_position: Position) -> [u8; SEGMENT_HEADER_BYTES] {
-    let mut h = [0u8; SEGMENT_HEADER_BYTES];
-    h[0..8].copy_from_slice(SEGMENT_MAGIC);
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[16..24].copy_from_slice(&first_position.to_le_bytes());
-    let crc = crc32fast::hash(&h[0..28]);
-    h[28..32].copy_from_slice(&crc.to_le_bytes());
-    h
+/// What a segment header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// Global position of the segment's first record (as first written).
+    pub first_position: Position,
+    /// 0 as the writer wrote it; n after the n-th scavenge rewrote it.
+    pub generation: u32,
 }
 
-/// Decodes a segment header, returning its first position.
-pub fn decode_segment_header(h: &[u8]) -> Result<Position, DecodeError> {
+/// Encodes a segment header.
+pub fn encode_segment_header(h: SegmentHeader) -> [u8; SEGMENT_HEADER_BYTES] {
+    let mut b = [0u8; SEGMENT_HEADER_BYTES];
+    b[0..8].copy_from_slice(SEGMENT_MAGIC);
+    b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    b[12..16].copy_from_slice(&h.generation.to_le_bytes());
+    b[16..24].copy_from_slice(&h.first_position.to_le_bytes());
+    let crc = crc32fast::hash(&b[0..28]);
+    b[28..32].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// Decodes a segment header.
+pub fn decode_segment_header(h: &[u8]) -> Result<SegmentHeader, DecodeError> {
     if h.len() < SEGMENT_HEADER_BYTES {
         return Err(DecodeError::Incomplete {
             needed: SEGMENT_HEADER_BYTES,
@@ -371,13 +387,18 @@ pub fn decode_segment_header(h: &[u8]) -> Result<Position, DecodeError> {
         return Err(DecodeError::Invalid("segment header checksum mismatch"));
     }
     if u32_at(h, 8) != FORMAT_VERSION {
-        return Err(DecodeError::Invalid("unsupported segment format version"));
+        return Err(DecodeError::Invalid(
+            "unsupported segment format version (this Strata reads format 2)",
+        ));
     }
-    let first = u64_at(h, 16);
-    if first == 0 {
+    let first_position = u64_at(h, 16);
+    if first_position == 0 {
         return Err(DecodeError::Invalid("segment first position 0"));
     }
-    Ok(first)
+    Ok(SegmentHeader {
+        first_position,
+        generation: u32_at(h, 12),
+    })
 }
 
 #[cfg(test)]
@@ -402,7 +423,7 @@ mod tests {
             created_micros: ts,
             id: Uuid::from_u128(pos as u128 * 7919),
             commit_first: pos,
-            prev: (pos > 1).then_some((1, 32)),
+            prev: (pos > 1).then_some(pos - 1),
             stream,
             event_type: ty,
             content_type: "application/json",
@@ -454,8 +475,12 @@ mod tests {
 
     #[test]
     fn segment_header_roundtrip() {
-        let h = encode_segment_header(42);
-        assert_eq!(decode_segment_header(&h).unwrap(), 42);
+        let want = SegmentHeader {
+            first_position: 42,
+            generation: 3,
+        };
+        let h = encode_segment_header(want);
+        assert_eq!(decode_segment_header(&h).unwrap(), want);
         let mut bad = h;
         bad[17] ^= 1;
         assert!(decode_segment_header(&bad).is_err());

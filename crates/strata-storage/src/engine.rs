@@ -19,7 +19,7 @@ use crate::limits::*;
 use crate::notify::{Committed, Notifier};
 use crate::plan::{DedupeWindow, Planner};
 use crate::recovery::recover;
-use crate::segment::{fsync_dir, Segment, Segments, LOG_DIR};
+use crate::segment::{fsync_dir, Segments, LOG_DIR};
 use crate::shared::{IndexSignal, Shared};
 use crate::snapshot::SnapshotStore;
 use crate::stats::{OpenReport, WriterCounters};
@@ -129,14 +129,13 @@ impl Inner {
         }
         let rec = recover(&log_dir)?;
         let segments = Segments::default();
-        for (base, path) in &rec.segments {
-            segments.push(Segment::open(*base, path.clone())?);
+        let (active_base, active_path) = {
+            let active = rec.segments.last().expect("recovery leaves a segment");
+            (active.base, active.path.clone())
+        };
+        for seg in rec.segments {
+            segments.push(seg);
         }
-        let (active_base, active_path) = rec
-            .segments
-            .last()
-            .cloned()
-            .expect("recovery leaves a segment");
 
         let index = Index::open(&dir.join("index"))?;
         let mut indexed = index.indexed_through()?;

@@ -3,33 +3,36 @@
 //! this file so the index could be replaced.
 //!
 //! Trees (keys big-endian so byte order is numeric order, values little-endian):
-//! - `meta`:    `"indexed_through"` → u64 position; everything ≤ it is indexed.
-//! - `streams`: name → last revision u64 | last position u64 | segment u64 | offset u32.
-//! - `revs`:    name | 0x00 | revision u64 BE → position u64 | segment u64 | offset u32,
-//!   only for revisions that are multiples of [`STREAM_SPARSE_INTERVAL_REVISIONS`];
+//! - default: `"indexed_through"` → u64 position, everything ≤ it is indexed;
+//!   `"format"` → u64 [`INDEX_FORMAT`] (another value: the index is rebuilt).
+//! - `streams`: name → last revision u64 | last position u64.
+//! - `revs`:    name | 0x00 | revision u64 BE → position u64, only for
+//!   revisions that are multiples of [`STREAM_SPARSE_INTERVAL_REVISIONS`];
 //!   the revisions between are found through each record's link to the
 //!   stream's previous event. This keeps sled writes to about one per stream
 //!   touched per batch instead of one per event (sled manages ~50-100k
 //!   inserts/s on two cores, below the log's append rate).
-//! - `sparse`:  position u64 BE → segment u64 | offset u32 | created_micros i64,
-//!   every [`SPARSE_INDEX_INTERVAL_EVENTS`] positions and at each segment's start.
+//!
+//! The index holds positions, never byte offsets (`posmap` resolves those),
+//! so a scavenge's rewrite of a segment leaves it valid; the scavenge only
+//! removes the entries of the events it drops.
 //!
 //! Writes come in batches from the indexer after events are durable; sled
 //! keeps the order of its writes, so `indexed_through` (written last) never
-//! runs ahead of the data it vouches for. sled flushes on its own schedule (every second);
-//! on a crash the next open re-indexes from `indexed_through`, and the writes
-//! are idempotent.
+//! runs ahead of the data it vouches for. sled flushes on its own schedule;
+//! on a crash the next open re-indexes from `indexed_through`, and the
+//! writes are idempotent.
 
 use crate::error::Result;
-use crate::limits::{
-    INDEX_CACHE_BYTES, INDEX_FLUSH_EVERY, SPARSE_INDEX_INTERVAL_EVENTS,
-    STREAM_SPARSE_INTERVAL_REVISIONS,
-};
-use crate::tail::Loc;
+use crate::limits::{INDEX_CACHE_BYTES, INDEX_FLUSH_EVERY, STREAM_SPARSE_INTERVAL_REVISIONS};
 use crate::types::{Position, Revision};
+use std::collections::HashMap;
 use std::path::Path;
 
 const INDEXED_THROUGH: &[u8] = b"indexed_through";
+const FORMAT: &[u8] = b"format";
+/// The layout described above; an index of another format is rebuilt.
+const INDEX_FORMAT: u64 = 2;
 
 impl From<sled::Error> for crate::error::Error {
     fn from(e: sled::Error) -> Self {
@@ -43,8 +46,6 @@ pub(crate) struct IndexEntry<'a> {
     pub stream: &'a str,
     pub revision: Revision,
     pub position: Position,
-    pub loc: Loc,
-    pub created_micros: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -52,18 +53,10 @@ pub(crate) struct Index {
     db: sled::Db,
     streams: sled::Tree,
     revs: sled::Tree,
-    sparse: sled::Tree,
 }
 
 fn u64_le(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-fn u32_le(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
 fn rev_key(stream: &str, rev: Revision) -> Vec<u8> {
@@ -74,26 +67,11 @@ fn rev_key(stream: &str, rev: Revision) -> Vec<u8> {
     k
 }
 
-fn loc_value(pos: Position, loc: Loc) -> [u8; 20] {
-    let mut v = [0u8; 20];
-    v[0..8].copy_from_slice(&pos.to_le_bytes());
-    v[8..16].copy_from_slice(&loc.seg.to_le_bytes());
-    v[16..20].copy_from_slice(&loc.offset.to_le_bytes());
+fn head_value(rev: Revision, pos: Position) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[0..8].copy_from_slice(&rev.to_le_bytes());
+    v[8..16].copy_from_slice(&pos.to_le_bytes());
     v
-}
-
-fn parse_loc_value(v: &[u8]) -> (Position, Loc) {
-    (
-        u64_le(v, 0),
-        Loc {
-            seg: u64_le(v, 8),
-            offset: u32_le(v, 16),
-        },
-    )
-}
-
-fn is_sparse(pos: Position, loc: Loc) -> bool {
-    pos % SPARSE_INDEX_INTERVAL_EVENTS == 1 || pos == loc.seg
 }
 
 impl Index {
@@ -103,12 +81,25 @@ impl Index {
             .cache_capacity(INDEX_CACHE_BYTES)
             .flush_every_ms(Some(INDEX_FLUSH_EVERY.as_millis() as u64))
             .open()?;
-        Ok(Index {
+        let index = Index {
             streams: db.open_tree("streams")?,
             revs: db.open_tree("revs")?,
-            sparse: db.open_tree("sparse")?,
             db,
-        })
+        };
+        let format = index
+            .db
+            .get(FORMAT)?
+            .filter(|v| v.len() == 8)
+            .map(|v| u64_le(&v, 0));
+        if format != Some(INDEX_FORMAT) {
+            if format.is_some() || !index.streams.is_empty() {
+                tracing::warn!(?format, "index has another format; rebuilding it");
+            }
+            index.clear()?;
+            index.db.insert(FORMAT, &INDEX_FORMAT.to_le_bytes()[..])?;
+            index.db.flush()?;
+        }
+        Ok(index)
     }
 
     pub(crate) fn indexed_through(&self) -> Result<Position> {
@@ -123,7 +114,6 @@ impl Index {
     pub(crate) fn clear(&self) -> Result<()> {
         self.streams.clear()?;
         self.revs.clear()?;
-        self.sparse.clear()?;
         self.db.remove(INDEXED_THROUGH)?;
         self.db.flush()?;
         Ok(())
@@ -132,34 +122,18 @@ impl Index {
     /// Writes a batch of consecutive events ending at `through`.
     pub(crate) fn apply(&self, entries: &[IndexEntry<'_>], through: Position) -> Result<()> {
         let mut revs = sled::Batch::default();
-        let mut sparse = sled::Batch::default();
-        let mut heads: std::collections::HashMap<&str, (Revision, Position, Loc)> =
-            std::collections::HashMap::new();
+        let mut heads: HashMap<&str, (Revision, Position)> = HashMap::new();
         for e in entries {
             if e.revision % STREAM_SPARSE_INTERVAL_REVISIONS == 0 {
-                revs.insert(
-                    rev_key(e.stream, e.revision),
-                    &loc_value(e.position, e.loc)[..],
-                );
+                revs.insert(rev_key(e.stream, e.revision), &e.position.to_le_bytes()[..]);
             }
-            if is_sparse(e.position, e.loc) {
-                let mut v = [0u8; 20];
-                v[0..8].copy_from_slice(&e.loc.seg.to_le_bytes());
-                v[8..12].copy_from_slice(&e.loc.offset.to_le_bytes());
-                v[12..20].copy_from_slice(&e.created_micros.to_le_bytes());
-                sparse.insert(&e.position.to_be_bytes()[..], &v[..]);
-            }
-            heads.insert(e.stream, (e.revision, e.position, e.loc));
+            heads.insert(e.stream, (e.revision, e.position));
         }
         let mut streams = sled::Batch::default();
-        for (name, (rev, pos, loc)) in heads {
-            let mut v = [0u8; 28];
-            v[0..8].copy_from_slice(&rev.to_le_bytes());
-            v[8..28].copy_from_slice(&loc_value(pos, loc));
-            streams.insert(name.as_bytes(), &v[..]);
+        for (name, (rev, pos)) in heads {
+            streams.insert(name.as_bytes(), &head_value(rev, pos)[..]);
         }
         self.revs.apply_batch(revs)?;
-        self.sparse.apply_batch(sparse)?;
         self.streams.apply_batch(streams)?;
         self.db
             .insert(INDEXED_THROUGH, &through.to_le_bytes()[..])?;
@@ -171,42 +145,22 @@ impl Index {
         Ok(())
     }
 
-    /// Last revision, position and location of a stream.
-    pub(crate) fn stream_head(&self, stream: &str) -> Result<Option<(Revision, Position, Loc)>> {
-        Ok(self.streams.get(stream.as_bytes())?.map(|v| {
-            let (pos, loc) = parse_loc_value(&v[8..]);
-            (u64_le(&v, 0), pos, loc)
-        }))
+    /// Last revision and position of a stream.
+    pub(crate) fn stream_head(&self, stream: &str) -> Result<Option<(Revision, Position)>> {
+        Ok(self
+            .streams
+            .get(stream.as_bytes())?
+            .map(|v| (u64_le(&v, 0), u64_le(&v, 8))))
     }
 
-    /// Position and location of a sparse revision (a multiple of
+    /// Position of a sparse revision (a multiple of
     /// [`STREAM_SPARSE_INTERVAL_REVISIONS`]) of a stream, if indexed.
     pub(crate) fn stream_sparse_rev(
         &self,
         stream: &str,
         rev: Revision,
-    ) -> Result<Option<(Position, Loc)>> {
-        Ok(self
-            .revs
-            .get(rev_key(stream, rev))?
-            .map(|v| parse_loc_value(&v)))
-    }
-
-    /// The sparse entry at or before `pos`: (position, location, created).
-    pub(crate) fn sparse_floor(&self, pos: Position) -> Result<Option<(Position, Loc, i64)>> {
-        let Some(r) = self.sparse.range(..=pos.to_be_bytes()).next_back() else {
-            return Ok(None);
-        };
-        let (k, v) = r?;
-        let p = u64::from_be_bytes(k[..8].try_into().expect("8 bytes"));
-        Ok(Some((
-            p,
-            Loc {
-                seg: u64_le(&v, 0),
-                offset: u32_le(&v, 8),
-            },
-            u64_le(&v, 12) as i64,
-        )))
+    ) -> Result<Option<Position>> {
+        Ok(self.revs.get(rev_key(stream, rev))?.map(|v| u64_le(&v, 0)))
     }
 
     /// Streams whose name starts with `prefix` and sorts after `after`.
@@ -217,17 +171,15 @@ impl Index {
         limit: usize,
     ) -> Result<Vec<(String, Revision, Position)>> {
         let mut out = Vec::new();
-        let iter: Box<
-            dyn Iterator<Item = std::result::Result<(sled::IVec, sled::IVec), sled::Error>>,
-        > = match after {
+        let start = match after {
             Some(a) if a.as_bytes() >= prefix.as_bytes() => {
                 let mut start = a.as_bytes().to_vec();
                 start.push(0);
-                Box::new(self.streams.range(start..))
+                start
             }
-            _ => Box::new(self.streams.range(prefix.as_bytes()..)),
+            _ => prefix.as_bytes().to_vec(),
         };
-        for r in iter {
+        for r in self.streams.range(start..) {
             let (k, v) = r?;
             if !k.starts_with(prefix.as_bytes()) {
                 break;
@@ -255,11 +207,7 @@ impl Index {
     #[cfg(test)]
     pub(crate) fn dump(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
-        for (name, t) in [
-            ("streams", &self.streams),
-            ("revs", &self.revs),
-            ("sparse", &self.sparse),
-        ] {
+        for (name, t) in [("streams", &self.streams), ("revs", &self.revs)] {
             for r in t.iter() {
                 let (k, v) = r.unwrap();
                 out.push((name.to_string(), k.to_vec(), v.to_vec()));

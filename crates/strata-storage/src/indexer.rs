@@ -14,13 +14,12 @@ use crate::limits::{
     INDEXER_IDLE_WAIT, INDEX_BATCH_EVENTS, INDEX_LINGER, INDEX_MIN_BATCH_EVENTS, INDEX_RETRY_DELAY,
 };
 use crate::shared::Shared;
-use crate::tail::Loc;
 use crate::types::{Position, Revision};
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
 /// One event to index, owned (read from the log at open).
-type Owned = (String, Revision, Position, Loc, i64);
+type Owned = (String, Revision, Position);
 
 /// Indexes the log from `indexed + 1` to the head, synchronously (at open).
 pub(crate) fn catch_up(sh: &Shared, indexed: Position) -> Result<()> {
@@ -34,7 +33,7 @@ pub(crate) fn catch_up(sh: &Shared, indexed: Position) -> Result<()> {
         to = head,
         "catching the index up with the log"
     );
-    let Some(loc) = log.locate(indexed + 1)? else {
+    let Some(loc) = log.locate_at_or_after(indexed + 1)? else {
         return Ok(());
     };
     let mut batch: Vec<Owned> = Vec::with_capacity(INDEX_BATCH_EVENTS);
@@ -42,12 +41,10 @@ pub(crate) fn catch_up(sh: &Shared, indexed: Position) -> Result<()> {
     let flush = |batch: &mut Vec<Owned>| -> Result<()> {
         let entries: Vec<IndexEntry<'_>> = batch
             .iter()
-            .map(|(s, r, p, l, t)| IndexEntry {
+            .map(|(s, r, p)| IndexEntry {
                 stream: s,
                 revision: *r,
                 position: *p,
-                loc: *l,
-                created_micros: *t,
             })
             .collect();
         if let Some(last) = entries.last() {
@@ -56,14 +53,8 @@ pub(crate) fn catch_up(sh: &Shared, indexed: Position) -> Result<()> {
         batch.clear();
         Ok(())
     };
-    log.scan_forward(loc, |v, l| {
-        batch.push((
-            v.stream.to_owned(),
-            v.revision,
-            v.position,
-            l,
-            v.created_micros,
-        ));
+    log.scan_forward(loc, |v, _| {
+        batch.push((v.stream.to_owned(), v.revision, v.position));
         if batch.len() >= INDEX_BATCH_EVENTS {
             if let Err(e) = flush(&mut batch) {
                 err = Some(e);
@@ -108,8 +99,6 @@ pub(crate) fn run(sh: &Shared) {
                 stream: &e.stream,
                 revision: e.revision,
                 position: *p,
-                loc: e.loc,
-                created_micros: e.created_micros,
             })
             .collect();
         let through = batch.last().map(|(p, _)| *p).expect("non-empty");

@@ -16,7 +16,8 @@
 //! walks), `reader` (bytes), `tail` and `indexer`/`index` (the derived
 //! sled index), [`codec`] (record bytes), `segment` (files), `recovery`
 //! (open-time scan), `notify` (head watch), [`snapshot`], [`verify`]
-//! (offline check), [`limits`], [`clock`], [`stats`].
+//! (offline check), `posmap` (position → offset), `scan` (whole-segment
+//! reads), [`limits`], [`clock`], [`stats`].
 
 pub mod clock;
 pub mod codec;
@@ -27,9 +28,11 @@ mod indexer;
 pub mod limits;
 mod notify;
 mod plan;
+mod posmap;
 mod query;
 mod reader;
 mod recovery;
+mod scan;
 mod segment;
 mod shared;
 pub mod snapshot;

@@ -48,9 +48,6 @@ pub const INDEX_LINGER: Duration = Duration::from_millis(20);
 /// multiple of this; revisions between are reached through each record's
 /// link to the stream's previous event (at most this many hops).
 pub const STREAM_SPARSE_INTERVAL_REVISIONS: u64 = 64;
-/// Every this many global positions the index keeps a position → location
-/// entry ("sparse index"), as Kafka's offset index does.
-pub const SPARSE_INDEX_INTERVAL_EVENTS: u64 = 64;
 /// How long the idle indexer sleeps between checks for new events (it is
 /// also woken by every commit).
 pub const INDEXER_IDLE_WAIT: Duration = Duration::from_millis(100);

@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::limits::HEAD_CACHE_STREAMS;
 use crate::reader::PointReader;
 use crate::shared::{Head, Shared};
-use crate::tail::Loc;
 use crate::types::*;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -65,8 +64,9 @@ pub(crate) struct GroupState {
 
 /// The decision for one transaction.
 pub(crate) enum Plan {
-    /// Write it; per append, the first revision and the previous event's location.
-    Write(Vec<(Revision, Option<Loc>)>),
+    /// Write it; per append, the first revision and the position of the
+    /// stream's previous event.
+    Write(Vec<(Revision, Option<Position>)>),
     /// Already committed: the original results.
     Dedupe(Vec<AppendResult>),
 }
@@ -120,7 +120,7 @@ impl Planner {
         for a in appends {
             let cur = self.current(&a.stream, g)?;
             let actual = match cur {
-                Some((r, _, _)) => CurrentRevision::Current(r),
+                Some((r, _)) => CurrentRevision::Current(r),
                 None => CurrentRevision::NoStream,
             };
             let ok = match a.expected {
@@ -141,7 +141,7 @@ impl Planner {
             match retry {
                 Some(res) => dedupes.push(res),
                 None if ok => {
-                    first_revs.push((cur.map(|c| c.0 + 1).unwrap_or(0), cur.map(|c| c.2)))
+                    first_revs.push((cur.map(|c| c.0 + 1).unwrap_or(0), cur.map(|c| c.1)))
                 }
                 None => {
                     return Err(Error::WrongExpectedRevision {

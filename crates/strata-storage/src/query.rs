@@ -106,24 +106,31 @@ pub(crate) fn read_all(
         Direction::Forwards => {
             page.scanned_to = start - 1;
             if start <= head && max_count > 0 {
-                let loc = log.locate(start)?.ok_or_else(|| missing(start))?;
-                log.scan_forward(loc, |v, _| {
-                    if v.position < start {
-                        ControlFlow::Continue(())
-                    } else {
-                        visit(v, &mut page)
-                    }
-                })?;
+                if let Some(loc) = log.locate_at_or_after(start)? {
+                    log.scan_forward(loc, |v, _| {
+                        if v.position < start {
+                            ControlFlow::Continue(())
+                        } else {
+                            visit(v, &mut page)
+                        }
+                    })?;
+                }
+                // Dropped records at the end were examined too.
+                if page.events.len() < max_count && scanned < MAX_SCAN_EVENTS_PER_READ {
+                    page.scanned_to = head;
+                }
             }
             page.reached_end = page.scanned_to >= head;
         }
         Direction::Backwards => {
             page.scanned_to = start + 1;
             if start >= 1 && max_count > 0 {
-                let loc = log.locate(start)?.ok_or_else(|| missing(start))?;
-                let end = PointReader::new(&log)
-                    .with_record(loc, |v| loc.offset as u64 + v.len as u64)?;
-                log.scan_backward(loc.seg, end, |v, _| visit(v, &mut page))?;
+                if let Some((seg, end)) = log.backward_start(start)? {
+                    log.scan_backward(seg, end, |v, _| visit(v, &mut page))?;
+                }
+                if page.events.len() < max_count && scanned < MAX_SCAN_EVENTS_PER_READ {
+                    page.scanned_to = 1;
+                }
             }
             page.reached_end = page.scanned_to <= 1;
         }
@@ -132,7 +139,7 @@ pub(crate) fn read_all(
 }
 
 /// The smallest `k` in `lo..=hi` whose time is at or after `micros`, given
-/// that `time_of` is non-decreasing and `time_of(hi) >= micros`.
+/// that `time_of` is non-decreasing (`hi` when none is before `hi`).
 fn first_at_or_after(
     mut lo: u64,
     mut hi: u64,
@@ -152,18 +159,31 @@ fn first_at_or_after(
 
 /// The first global position committed at or after `micros` (unix µs), or
 /// `None` if every event is older. Timestamps are non-decreasing along the
-/// log, so this is a binary search.
+/// log, so this is a binary search (over kept records: a position a
+/// scavenge dropped takes the time of the next one kept).
 pub(crate) fn position_at_or_after(sh: &Shared, micros: i64) -> Result<Option<Position>> {
     let log = sh.reader();
     let head = log.committed.head;
-    let created_at = |pos: Position| -> Result<i64> {
-        let loc = log.locate(pos)?.ok_or_else(|| missing(pos))?;
-        PointReader::new(&log).with_record(loc, |v| v.created_micros)
+    let mut pr = PointReader::new(&log);
+    let mut kept_at_or_after = |pos: Position| -> Result<Option<(Position, i64)>> {
+        match log.locate_at_or_after(pos)? {
+            Some(loc) => pr
+                .with_record(loc, |v| (v.position, v.created_micros))
+                .map(Some),
+            None => Ok(None),
+        }
     };
-    if head == 0 || created_at(head)? < micros {
+    if head == 0 {
         return Ok(None);
     }
-    first_at_or_after(1, head, micros, created_at).map(Some)
+    // Past the head (or past the last kept record) counts as "later than any".
+    let p = first_at_or_after(1, head + 1, micros, |pos| {
+        Ok(kept_at_or_after(pos)?.map_or(i64::MAX, |(_, t)| t))
+    })?;
+    if p > head {
+        return Ok(None);
+    }
+    Ok(kept_at_or_after(p)?.map(|(p, _)| p))
 }
 
 /// The first revision of `stream` committed at or after `micros`, or `None`
@@ -174,7 +194,7 @@ pub(crate) fn stream_revision_at_or_after(
     micros: i64,
 ) -> Result<Option<Revision>> {
     validate_stream_name(stream)?;
-    let Some((last, _, _)) = sh.stream_head(stream)? else {
+    let Some((last, _)) = sh.stream_head(stream)? else {
         return Err(Error::StreamNotFound(stream.to_owned()));
     };
     let log = sh.reader();

@@ -1,5 +1,6 @@
 //! Reading records back: by location, scanning forwards or backwards along
-//! the log, and locating a global position.
+//! the log, and locating a global position (through the segment's
+//! position map, `posmap`).
 //!
 //! Reads never go past the published committed end ([`Committed`]): bytes
 //! beyond it may be written but not yet durable. Every record read is
@@ -7,14 +8,33 @@
 
 use crate::codec::{decode_record, trailer_len, DecodeError, RecordView};
 use crate::error::{Error, Result};
-use crate::index::Index;
 use crate::limits::{POINT_READ_BYTES, READ_AHEAD_BYTES, READ_BEHIND_BYTES, SCAN_CHUNK_BYTES};
 use crate::notify::{Committed, Notifier};
+use crate::posmap::Located;
 use crate::segment::{Segment, Segments, FIRST_RECORD_OFFSET};
-use crate::tail::{Loc, Tail};
 use crate::types::Position;
 use std::ops::ControlFlow;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+/// Where a record lives: the segment (by first position) and byte offset.
+/// Only meaningful for the segment generation it was found in, so it is
+/// never stored: positions are (see `posmap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Loc {
+    pub seg: Position,
+    pub offset: u32,
+}
+
+/// What became of a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// Its record is here.
+    At(Loc),
+    /// A scavenge dropped it: invisible for good.
+    Dropped,
+    /// Not committed, or no segment holds it.
+    Missing,
+}
 
 fn corrupt(seg: &Segment, offset: u64, reason: impl Into<String>) -> Error {
     Error::Corrupt {
@@ -29,8 +49,6 @@ fn corrupt(seg: &Segment, offset: u64, reason: impl Into<String>) -> Error {
 /// (locations found in the tail or sled may be newer than the snapshot).
 pub(crate) struct LogReader<'a> {
     pub segments: &'a Segments,
-    pub index: &'a Index,
-    pub tail: &'a RwLock<Tail>,
     pub notifier: &'a Notifier,
     pub committed: Committed,
 }
@@ -55,40 +73,81 @@ impl<'a> LogReader<'a> {
         })
     }
 
-    /// Where the record at global position `pos` starts.
-    pub(crate) fn locate(&self, pos: Position) -> Result<Option<Loc>> {
+    /// What became of global position `pos`.
+    pub(crate) fn find(&self, pos: Position) -> Result<Found> {
         if pos == 0 || pos > self.committed.head {
-            return Ok(None);
+            return Ok(Found::Missing);
         }
-        if let Some(loc) = self.tail.read().unwrap().loc_of(pos) {
-            return Ok(Some(loc));
+        let Some(seg) = self.segments.for_position(pos) else {
+            return Ok(Found::Missing);
+        };
+        Ok(match seg.locate(pos)? {
+            Located::At(offset) => Found::At(Loc {
+                seg: seg.base,
+                offset,
+            }),
+            Located::Dropped => Found::Dropped,
+            Located::Outside => Found::Missing,
+        })
+    }
+
+    /// Where the record at global position `pos` starts, if it is committed
+    /// and kept.
+    pub(crate) fn locate(&self, pos: Position) -> Result<Option<Loc>> {
+        Ok(match self.find(pos)? {
+            Found::At(loc) => Some(loc),
+            Found::Dropped | Found::Missing => None,
+        })
+    }
+
+    /// The first kept record at or after position `pos` (up to the head):
+    /// where a forward scan from `pos` starts.
+    pub(crate) fn locate_at_or_after(&self, pos: Position) -> Result<Option<Loc>> {
+        let head = self.committed.head;
+        let mut p = pos.max(1);
+        while p <= head {
+            let Some(seg) = self.segments.for_position(p) else {
+                return Ok(None);
+            };
+            if let Some((found, offset)) = seg.map.locate_at_or_after(seg.base, p)? {
+                return Ok((found <= head).then_some(Loc {
+                    seg: seg.base,
+                    offset,
+                }));
+            }
+            match self.segments.next_after(seg.base) {
+                Some(next) => p = next.base,
+                None => return Ok(None),
+            }
         }
+        Ok(None)
+    }
+
+    /// Where a backward scan from position `pos` starts: the segment and the
+    /// byte end of the last kept record at or before `pos`.
+    pub(crate) fn backward_start(&self, pos: Position) -> Result<Option<(Position, u64)>> {
+        let pos = pos.min(self.committed.head);
         let Some(seg) = self.segments.for_position(pos) else {
             return Ok(None);
         };
-        let mut start = Loc {
-            seg: seg.base,
-            offset: FIRST_RECORD_OFFSET as u32,
-        };
-        if let Some((p, loc, _)) = self.index.sparse_floor(pos)? {
-            if p == pos {
-                return Ok(Some(loc));
+        let end = match seg.locate(pos)? {
+            Located::At(offset) => {
+                let loc = Loc {
+                    seg: seg.base,
+                    offset,
+                };
+                PointReader::new(self).with_record(loc, |v| offset as u64 + v.len as u64)?
             }
-            if p >= seg.base {
-                start = loc;
-            }
-        }
-        let mut found = None;
-        self.scan_forward(start, |v, loc| {
-            if v.position >= pos {
-                if v.position == pos {
-                    found = Some(loc);
+            // Dropped: everything kept before it ends where the next kept
+            // record of this segment starts (or at the segment's end).
+            Located::Dropped | Located::Outside => {
+                match seg.map.locate_at_or_after(seg.base, pos + 1)? {
+                    Some((_, offset)) => offset as u64,
+                    None => self.limit(&seg)?,
                 }
-                return ControlFlow::Break(());
             }
-            ControlFlow::Continue(())
-        })?;
-        Ok(found)
+        };
+        Ok(Some((seg.base, end)))
     }
 
     /// Calls `f` for each record from `start` on, in log order, up to the head.
@@ -248,6 +307,11 @@ impl<'r, 'a> PointReader<'r, 'a> {
             buf_start: 0,
             last_end: u64::MAX,
         }
+    }
+
+    /// The log view this reader reads.
+    pub(crate) fn log(&self) -> &'r LogReader<'a> {
+        self.log
     }
 
     /// Calls `f` with the record at `loc`, reading ahead of it on a miss.

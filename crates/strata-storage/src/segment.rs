@@ -3,9 +3,14 @@
 //!
 //! A segment is named after its first global position, zero-padded to 20
 //! digits, so lexical order is log order: `log/00000000000000000001.seg`.
-//! Every segment but the last is sealed: immutable, fsynced, never truncated.
+//! Every segment but the last is sealed: fsynced, never appended to again,
+//! and changed only by a scavenge, which replaces it whole (same name, next
+//! generation) by renaming a rewritten copy over it. Readers that hold the
+//! old [`Segment`] keep reading the old file until they let go of it.
 
-use crate::codec::{encode_segment_header, SEGMENT_HEADER_BYTES};
+use crate::codec::{encode_segment_header, SegmentHeader, SEGMENT_HEADER_BYTES};
+use crate::error::Result;
+use crate::posmap::{Located, PosMap};
 use crate::types::Position;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -58,7 +63,11 @@ pub(crate) fn create_segment(log_dir: &Path, base: Position) -> io::Result<File>
         .write(true)
         .create_new(true)
         .open(&path)?;
-    file.write_all_at(&encode_segment_header(base), 0)?;
+    let header = SegmentHeader {
+        first_position: base,
+        generation: 0,
+    };
+    file.write_all_at(&encode_segment_header(header), 0)?;
     file.sync_all()?;
     fsync_dir(log_dir)?;
     Ok(file)
@@ -103,16 +112,37 @@ fn fallocate(file: &File, mode: libc::c_int, offset: u64, len: u64) -> io::Resul
 pub(crate) struct Segment {
     /// First global position.
     pub base: Position,
+    /// 0 as written; n after the n-th scavenge rewrote it.
+    #[allow(dead_code)] // read by the scavenger, which comes next
+    pub generation: u32,
     /// Path, for error messages.
     pub path: PathBuf,
     /// Read handle; `pread` needs no seeking so it is shared.
     pub file: File,
+    /// Where each of its positions is.
+    pub map: PosMap,
 }
 
 impl Segment {
-    pub(crate) fn open(base: Position, path: PathBuf) -> io::Result<Segment> {
+    pub(crate) fn open(
+        base: Position,
+        generation: u32,
+        path: PathBuf,
+        map: PosMap,
+    ) -> io::Result<Segment> {
         let file = File::open(&path)?;
-        Ok(Segment { base, path, file })
+        Ok(Segment {
+            base,
+            generation,
+            path,
+            file,
+            map,
+        })
+    }
+
+    /// Where position `pos` is in this segment.
+    pub(crate) fn locate(&self, pos: Position) -> Result<Located> {
+        self.map.locate(self.base, pos)
     }
 
     /// Reads up to `buf.len()` bytes at `offset`; returns how many (short at EOF).
@@ -144,6 +174,21 @@ pub(crate) struct Segments {
 impl Segments {
     pub(crate) fn push(&self, seg: Segment) {
         self.list.write().unwrap().push(Arc::new(seg));
+    }
+
+    /// Puts `seg` in place of the segment with the same base (sealing the
+    /// active one, or a scavenge's rewrite). Readers holding the old one
+    /// finish with it.
+    pub(crate) fn replace(&self, seg: Segment) {
+        let mut list = self.list.write().unwrap();
+        if let Ok(i) = list.binary_search_by_key(&seg.base, |s| s.base) {
+            list[i] = Arc::new(seg);
+        }
+    }
+
+    /// The last (active) segment.
+    pub(crate) fn last(&self) -> Option<Arc<Segment>> {
+        self.list.read().unwrap().last().cloned()
     }
 
     /// The segment holding `pos`: the last one whose base is at most `pos`.
@@ -201,7 +246,8 @@ mod tests {
         assert_eq!(f.metadata().unwrap().len(), FIRST_RECORD_OFFSET + 3);
         release(&f, FIRST_RECORD_OFFSET + 3, 1 << 20).unwrap();
         assert_eq!(f.metadata().unwrap().len(), FIRST_RECORD_OFFSET + 3);
-        let seg = Segment::open(1, segment_path(dir.path(), 1)).unwrap();
+        let map = PosMap::Active(Default::default());
+        let seg = Segment::open(1, 0, segment_path(dir.path(), 1), map).unwrap();
         let mut buf = [0u8; 3];
         seg.read_at(&mut buf, FIRST_RECORD_OFFSET).unwrap();
         assert_eq!(&buf, b"abc");

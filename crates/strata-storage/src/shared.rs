@@ -15,17 +15,17 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::limits::STREAM_SPARSE_INTERVAL_REVISIONS;
 use crate::notify::Notifier;
-use crate::reader::{LogReader, PointReader};
+use crate::reader::{Found, Loc, LogReader, PointReader};
 use crate::segment::Segments;
 use crate::stats::WriterCounters;
-use crate::tail::{Loc, Tail};
+use crate::tail::Tail;
 use crate::types::{Position, RecordedEvent, Revision};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Condvar, Mutex, RwLock};
 
-/// A stream's last event: revision, position, location.
-pub(crate) type Head = (Revision, Position, Loc);
+/// A stream's last event: revision and position.
+pub(crate) type Head = (Revision, Position);
 
 /// What the indexer is told by the rest of the store.
 #[derive(Debug, Default)]
@@ -53,8 +53,6 @@ impl Shared {
     pub(crate) fn reader(&self) -> LogReader<'_> {
         LogReader {
             segments: &self.segments,
-            index: &self.index,
-            tail: &self.tail,
             notifier: &self.notifier,
             committed: self.notifier.committed(),
         }
@@ -74,7 +72,7 @@ impl Shared {
     /// A stream's last event (tail first, then sled: the indexer writes
     /// sled before pruning the tail, so this never misses a committed event).
     pub(crate) fn stream_head(&self, stream: &str) -> Result<Option<Head>> {
-        if let Some(h) = self.tail.read().unwrap().stream_head(stream, Position::MAX) {
+        if let Some(h) = self.tail.read().unwrap().stream_head(stream) {
             return Ok(Some(h));
         }
         self.index.stream_head(stream)
@@ -113,7 +111,9 @@ impl Shared {
     /// Recent revisions come from the tail. Older ones: start at the nearest
     /// point at or above `to` that is known exactly — a sparse revision in
     /// sled (every [`STREAM_SPARSE_INTERVAL_REVISIONS`]th) or the head — and
-    /// follow each record's link to the stream's previous event.
+    /// follow each record's link to the stream's previous event. A link to a
+    /// record a scavenge dropped ends the walk: it and everything before it
+    /// are gone for good.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn walk_stream(
         &self,
@@ -125,7 +125,7 @@ impl Shared {
         copy_events: bool,
         mut f: impl FnMut(Revision, Position, Loc, Option<RecordedEvent>),
     ) -> Result<()> {
-        let (last, _, _) = head;
+        let (last, _) = head;
         let to = to.min(last);
         if from > to {
             return Ok(());
@@ -138,7 +138,7 @@ impl Shared {
             if let Some(fr) = first {
                 for rev in from.max(fr)..=to {
                     match tail.stream_rev(stream, rev) {
-                        Some((p, l)) => v.push((rev, p, l)),
+                        Some(p) => v.push((rev, p)),
                         None => break,
                     }
                 }
@@ -149,14 +149,15 @@ impl Shared {
         let emit_tail = |pr: &mut PointReader<'_, '_>,
                          f: &mut dyn FnMut(Revision, Position, Loc, Option<RecordedEvent>)|
          -> Result<()> {
-            for &(r, p, l) in &from_tail {
+            for &(r, p) in &from_tail {
+                let loc = pr.log().locate(p)?.ok_or_else(|| missing(p))?;
                 let e = match copy_events {
-                    true => Some(pr.with_record(l, |v| {
+                    true => Some(pr.with_record(loc, |v| {
                         check_record(v, stream, r, p).map(|_| v.to_event())
                     })??),
                     false => None,
                 };
-                f(r, p, l, e);
+                f(r, p, loc, e);
             }
             Ok(())
         };
@@ -171,34 +172,38 @@ impl Shared {
         let mut start = head;
         if sparse < last {
             let hit = match self.tail.read().unwrap().stream_rev(stream, sparse) {
-                Some(h) => Some(h),
+                Some(p) => Some(p),
                 None => self.index.stream_sparse_rev(stream, sparse)?,
             };
-            if let Some((p, l)) = hit {
-                start = (sparse, p, l);
+            if let Some(p) = hit {
+                start = (sparse, p);
             }
         }
         // Walk back from `start` to `from`, keeping what is in range. Events
         // are copied out only when the caller wants them (reads), not when
         // it only needs locations (idempotency checks, temporal lookups).
         let mut found: Vec<(Revision, Position, Loc, Option<RecordedEvent>)> = Vec::new();
-        let (mut rev, _, mut loc) = start;
+        let (mut rev, mut pos) = start;
         loop {
-            let prev =
-                pr.with_record_backwards(loc, |v| -> Result<Option<(Position, u32)>> {
-                    check_record(v, stream, rev, v.position)?;
-                    if rev <= upper {
-                        found.push((rev, v.position, loc, copy_events.then(|| v.to_event())));
-                    }
-                    Ok(v.prev)
-                })??;
+            let loc = match pr.log().find(pos)? {
+                Found::At(loc) => loc,
+                Found::Dropped => break,
+                Found::Missing => return Err(missing(pos)),
+            };
+            let prev = pr.with_record_backwards(loc, |v| -> Result<Option<Position>> {
+                check_record(v, stream, rev, pos)?;
+                if rev <= upper {
+                    found.push((rev, pos, loc, copy_events.then(|| v.to_event())));
+                }
+                Ok(v.prev)
+            })??;
             if rev <= from {
                 break;
             }
-            let Some((seg, offset)) = prev else {
-                return Err(missing(rev - 1));
+            let Some(p) = prev else {
+                return Err(missing(pos));
             };
-            loc = Loc { seg, offset };
+            pos = p;
             rev -= 1;
         }
         for (r, p, l, e) in found.into_iter().rev() {

@@ -152,7 +152,7 @@ impl Store {
     /// The stream's state: its last revision, or no stream.
     pub fn stream_revision(&self, stream: &str) -> Result<CurrentRevision> {
         Ok(match self.inner.shared.stream_head(stream)? {
-            Some((r, _, _)) => CurrentRevision::Current(r),
+            Some((r, _)) => CurrentRevision::Current(r),
             None => CurrentRevision::NoStream,
         })
     }

@@ -9,27 +9,18 @@ use crate::types::{Position, Revision};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-/// Where a record lives: the segment (by first position) and byte offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Loc {
-    pub seg: Position,
-    pub offset: u32,
-}
-
 /// One committed, unindexed event.
 #[derive(Debug, Clone)]
 pub(crate) struct TailEntry {
     pub stream: Arc<str>,
     pub revision: Revision,
-    pub loc: Loc,
-    pub created_micros: i64,
 }
 
 #[derive(Debug, Default)]
 struct TailStream {
     first_rev: Revision,
-    /// Position and location of revisions `first_rev..`.
-    revs: VecDeque<(Position, Loc)>,
+    /// Positions of revisions `first_rev..`.
+    revs: VecDeque<Position>,
 }
 
 #[derive(Debug)]
@@ -71,7 +62,7 @@ impl Tail {
                 revs: VecDeque::new(),
             });
         debug_assert_eq!(s.first_rev + s.revs.len() as u64, e.revision);
-        s.revs.push_back((pos, e.loc));
+        s.revs.push_back(pos);
         self.entries.push_back(e);
     }
 
@@ -108,27 +99,11 @@ impl Tail {
         }
     }
 
-    pub(crate) fn loc_of(&self, pos: Position) -> Option<Loc> {
-        if pos < self.first {
-            return None;
-        }
-        self.entries.get((pos - self.first) as usize).map(|e| e.loc)
-    }
-
-    /// Last revision, position and location of a stream among its events
-    /// in the tail at or before position `bound`.
-    pub(crate) fn stream_head(
-        &self,
-        stream: &str,
-        bound: Position,
-    ) -> Option<(Revision, Position, Loc)> {
+    /// Last revision and position of a stream's events held here.
+    pub(crate) fn stream_head(&self, stream: &str) -> Option<(Revision, Position)> {
         let s = self.streams.get(stream)?;
-        let i = s.revs.partition_point(|(p, _)| *p <= bound);
-        if i == 0 {
-            return None;
-        }
-        let (pos, loc) = s.revs[i - 1];
-        Some((s.first_rev + i as u64 - 1, pos, loc))
+        let pos = *s.revs.back()?;
+        Some((s.first_rev + s.revs.len() as u64 - 1, pos))
     }
 
     /// First revision of the stream held here.
@@ -136,8 +111,8 @@ impl Tail {
         self.streams.get(stream).map(|s| s.first_rev)
     }
 
-    /// Position and location of one revision, if held here.
-    pub(crate) fn stream_rev(&self, stream: &str, rev: Revision) -> Option<(Position, Loc)> {
+    /// Position of one revision, if held here.
+    pub(crate) fn stream_rev(&self, stream: &str, rev: Revision) -> Option<Position> {
         let s = self.streams.get(stream)?;
         if rev < s.first_rev {
             return None;
@@ -153,7 +128,7 @@ impl Tail {
             .filter_map(|(k, s)| {
                 s.revs
                     .back()
-                    .map(|(p, _)| (k.to_string(), s.first_rev + s.revs.len() as u64 - 1, *p))
+                    .map(|p| (k.to_string(), s.first_rev + s.revs.len() as u64 - 1, *p))
             })
             .collect()
     }
@@ -167,11 +142,6 @@ mod tests {
         TailEntry {
             stream: Arc::from(stream),
             revision: rev,
-            loc: Loc {
-                seg: 1,
-                offset: rev as u32,
-            },
-            created_micros: 0,
         }
     }
 
@@ -181,14 +151,12 @@ mod tests {
         t.push(10, e("a", 0));
         t.push(11, e("b", 5));
         t.push(12, e("a", 1));
-        assert_eq!(t.stream_head("a", 99).map(|h| (h.0, h.1)), Some((1, 12)));
-        assert_eq!(t.stream_head("a", 11).map(|h| (h.0, h.1)), Some((0, 10)));
-        assert_eq!(t.stream_rev("b", 5).unwrap().0, 11);
+        assert_eq!(t.stream_head("a"), Some((1, 12)));
+        assert_eq!(t.stream_rev("b", 5), Some(11));
         t.prune_through(11);
         assert_eq!(t.first(), 12);
-        assert_eq!(t.stream_head("b", 99), None);
-        assert_eq!(t.stream_head("a", 99).map(|h| (h.0, h.1)), Some((1, 12)));
-        assert_eq!(t.stream_head("a", 11), None);
+        assert_eq!(t.stream_head("b"), None);
+        assert_eq!(t.stream_head("a"), Some((1, 12)));
         assert_eq!(t.stream_rev("a", 0), None);
         t.prune_through(12);
         assert_eq!(t.len(), 0);

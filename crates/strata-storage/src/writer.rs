@@ -19,11 +19,12 @@ use crate::limits::{
 };
 use crate::notify::Committed;
 use crate::plan::{GroupState, Plan, Planner};
+use crate::posmap::{open_map, write_map, PosMap};
 use crate::segment::{
     create_segment, release, reserve, segment_path, Segment, FIRST_RECORD_OFFSET,
 };
 use crate::shared::Shared;
-use crate::tail::{Loc, TailEntry};
+use crate::tail::TailEntry;
 use crate::types::*;
 use std::collections::VecDeque;
 use std::fs::File;
@@ -71,6 +72,8 @@ pub(crate) struct Writer {
 struct Group {
     state: GroupState,
     entries: Vec<(Position, TailEntry)>,
+    /// Byte offset of each new record, in position order.
+    offsets: Vec<u32>,
     replies: Vec<(Reply, Result<Vec<AppendResult>>)>,
 }
 
@@ -206,6 +209,9 @@ impl Writer {
     /// (so nothing in the tail or sled is ever past it), then the tail, then
     /// wake-ups (so a woken subscriber finds the events in the tail).
     fn publish(&mut self, g: &mut Group) {
+        if let Some(active) = self.shared.segments.last() {
+            active.map.extend(&g.offsets);
+        }
         self.shared.notifier.set(Committed {
             head: self.head,
             seg_base: self.seg_base,
@@ -267,12 +273,30 @@ impl Writer {
             let _ = self.file.sync_all();
         }
         self.reserved_to = 0;
-        let base = self.head + 1;
         let dir = self.shared.log_dir.clone();
-        let file = create_segment(&dir, base)?;
+        // Seal: its map goes to disk before the next segment exists, so a
+        // sealed segment without a map is only ever the result of a crash
+        // here (and recovery rebuilds it).
+        let sealed = self.shared.segments.last().expect("an active segment");
+        let offsets = sealed.map.active_offsets().unwrap_or_default();
+        let count = offsets.len() as u64;
+        write_map(&dir, self.seg_base, 0, self.seg_len, &offsets)?;
+        let map = open_map(&dir, self.seg_base, 0, self.seg_len, count)?.ok_or_else(|| {
+            Error::Io(std::io::Error::other(
+                "a freshly written position map does not open",
+            ))
+        })?;
         self.shared
             .segments
-            .push(Segment::open(base, segment_path(&dir, base))?);
+            .replace(Segment::open(self.seg_base, 0, sealed.path.clone(), map)?);
+        let base = self.head + 1;
+        let file = create_segment(&dir, base)?;
+        self.shared.segments.push(Segment::open(
+            base,
+            0,
+            segment_path(&dir, base),
+            PosMap::Active(Default::default()),
+        )?);
         self.file = file;
         self.seg_base = base;
         self.seg_len = FIRST_RECORD_OFFSET;
@@ -289,7 +313,7 @@ impl Writer {
     fn encode(
         &mut self,
         appends: &[StreamAppend],
-        first_revs: &[(Revision, Option<Loc>)],
+        first_revs: &[(Revision, Option<Position>)],
         next_pos: &mut Position,
         ts: i64,
         g: &mut Group,
@@ -298,17 +322,15 @@ impl Writer {
         let mut index = 0u32;
         let mut results = Vec::with_capacity(appends.len());
         let commit_first = self.head + 1;
-        for (a, &(first_rev, prev_loc)) in appends.iter().zip(first_revs) {
+        for (a, &(first_rev, prev_pos)) in appends.iter().zip(first_revs) {
             let stream: Arc<str> = Arc::from(a.stream.as_str());
             let first_pos = *next_pos;
-            let mut prev = prev_loc;
+            let mut prev = prev_pos;
             for (i, e) in a.events.iter().enumerate() {
                 let pos = *next_pos;
                 let rev = first_rev + i as u64;
-                let loc = Loc {
-                    seg: self.seg_base,
-                    offset: (self.seg_len + self.buf.len() as u64) as u32,
-                };
+                g.offsets
+                    .push((self.seg_len + self.buf.len() as u64) as u32);
                 encode_record(
                     &RecordFields {
                         batch_index: index,
@@ -318,7 +340,7 @@ impl Writer {
                         created_micros: ts,
                         id: e.id,
                         commit_first,
-                        prev: prev.map(|l| (l.seg, l.offset)),
+                        prev,
                         stream: &a.stream,
                         event_type: &e.event_type,
                         content_type: &e.content_type,
@@ -332,17 +354,15 @@ impl Writer {
                     TailEntry {
                         stream: stream.clone(),
                         revision: rev,
-                        loc,
-                        created_micros: ts,
                     },
                 ));
-                prev = Some(loc);
+                prev = Some(pos);
                 g.state.ids.insert(e.id, pos);
                 index += 1;
                 *next_pos += 1;
             }
             let last_rev = first_rev + a.events.len() as u64 - 1;
-            let head = (last_rev, *next_pos - 1, prev.expect("at least one event"));
+            let head = (last_rev, *next_pos - 1);
             g.state.heads.insert(a.stream.clone(), head);
             results.push(AppendResult {
                 first_revision: first_rev,

@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use strata_storage::*;
 
 fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    // Segments only: sealed ones have a position map (`.map`) beside them.
     let mut v: Vec<_> = std::fs::read_dir(dir.join("log"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
         .collect();
     v.sort();
     v
