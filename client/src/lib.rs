@@ -19,6 +19,8 @@
 //! - [`Client::subscribe_to_stream`] / [`Client::subscribe_to_all`]:
 //!   catch-up subscriptions that resubscribe by themselves after connection
 //!   failures, without gaps or duplicates.
+//! - [`now_micros`]: the current time in the unit of every Strata timestamp,
+//!   for time-travel reads.
 //!
 //! Calls that fail because the server is unavailable are retried with
 //! exponential backoff ([`RetryPolicy`]). Appends are retried too: each event
@@ -62,6 +64,7 @@ mod read;
 mod resumable;
 mod retry;
 mod subscription;
+mod time;
 mod types;
 
 pub use aggregate::{Aggregate, Loaded, Repository, SnapshotPolicy};
@@ -69,6 +72,7 @@ pub use builder::{ClientBuilder, MAX_MESSAGE_BYTES};
 pub use client::Client;
 pub use error::{Error, Result, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
 pub use retry::RetryPolicy;
+pub use time::now_micros;
 pub use types::{
     AllFrom, AppendResult, CurrentRevision, Direction, EventData, ExpectedRevision, Filter,
     ReadAllOptions, ReadOptions, RecordedEvent, ServerInfo, Snapshot, SnapshotData, StreamAppend,
