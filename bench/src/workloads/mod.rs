@@ -24,7 +24,6 @@ use strata_proto::v1::ProposedEvent;
 use strata_proto::wire::MAX_GRPC_MESSAGE_BYTES;
 use tonic::transport::{Channel, Endpoint};
 
-
 pub enum Workload {
     Append(AppendArgs),
     Read(ReadArgs),
