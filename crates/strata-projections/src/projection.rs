@@ -8,7 +8,7 @@ use crate::source::Source;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
-use strata_client::RecordedEvent;
+use strata_client::{RecordedEvent, RetryPolicy};
 
 /// A projection with its own side effects, checkpointed separately (in a
 /// [`FileCheckpointStore`](crate::FileCheckpointStore)) **after** its events
@@ -94,13 +94,14 @@ impl ErrorPolicy {
         }
     }
 
-    /// The delay before retry `n` (1-based).
+    /// The delay before retry `n` (1-based): the client's exponential
+    /// backoff ([`RetryPolicy::backoff`]) from `initial_backoff`, capped at
+    /// `max_backoff`.
     pub fn backoff(&self, n: u32) -> Duration {
-        let f = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.initial_backoff
-            .checked_mul(f)
-            .unwrap_or(self.max_backoff)
-            .min(self.max_backoff)
+        RetryPolicy::default()
+            .initial_backoff(self.initial_backoff)
+            .max_backoff(self.max_backoff)
+            .backoff(n)
     }
 }
 
