@@ -1,10 +1,22 @@
 //! Appends: hand a transaction to the store's writer and await its durable
-//! result.
+//! result, without ever blocking a tokio worker.
 //!
-//! The store's callback (`Store::submit`) runs on the writer thread after
-//! the group commit's fsync; it only completes a `oneshot`, which is cheap
-//! and never blocks. `submit` itself validates on the calling thread and
-//! blocks only if the writer's request queue is full (back-pressure).
+//! Back-pressure is asynchronous. The writer's queue holds
+//! `WRITER_QUEUE_REQUESTS` requests; the server lets at most
+//! [`MAX_IN_FLIGHT_APPEND_REQUESTS`] of its appends be queued or committing
+//! at once, counted by a semaphore. An append first awaits a permit (a full
+//! queue makes callers wait as tasks, not as blocked threads), then calls
+//! `Store::try_submit`, which validates on the calling thread and never
+//! blocks. The permit travels into the store's callback and is released
+//! when the writer answers, so a caller that goes away cannot free a slot
+//! its transaction still occupies. Since the server's own appends cannot
+//! fill the queue, `try_submit` reports `Overloaded` only if something else
+//! in the process filled the headroom; that append then fails fast with
+//! `UNAVAILABLE` / `overloaded`, which clients retry (docs/DECISIONS.md).
+//!
+//! The callback runs on the writer thread after the group commit's fsync;
+//! it only releases the permit and completes a `oneshot`, both cheap and
+//! non-blocking.
 //!
 //! A caller that goes away mid-append does not cancel it: the transaction
 //! still commits, and a retry with the same event ids is deduplicated.
@@ -12,8 +24,18 @@
 //! Not here: building the transaction from a request (the adapters).
 
 use super::{Error, Node};
-use strata_storage::{AppendResult, StreamAppend};
+use strata_storage::{AppendResult, StreamAppend, WRITER_QUEUE_REQUESTS};
 use tokio::sync::oneshot;
+
+/// Writer-queue slots left to submitters other than request handlers (the
+/// blocking `Store::append` of future in-process writers such as system
+/// streams or admin jobs), in requests.
+pub const WRITER_QUEUE_HEADROOM_REQUESTS: usize = 1_024;
+/// Most appends the server has queued for or committing in the writer at
+/// once, in requests (transactions, whatever their size); further appends
+/// wait asynchronously for one to finish.
+pub const MAX_IN_FLIGHT_APPEND_REQUESTS: usize =
+    WRITER_QUEUE_REQUESTS - WRITER_QUEUE_HEADROOM_REQUESTS;
 
 impl Node {
     /// Appends to one stream.
@@ -50,10 +72,19 @@ impl Node {
         Ok(results)
     }
 
-    /// Submits a transaction and waits for the writer's answer.
+    /// Waits for room in the writer's queue, submits a transaction and
+    /// waits for the writer's answer.
     async fn submit(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>, Error> {
+        let permit = self
+            .appends
+            .clone()
+            .acquire_owned()
+            .await
+            // The semaphore is never closed.
+            .map_err(|_| Error::Storage(strata_storage::Error::Closed))?;
         let (tx, rx) = oneshot::channel();
-        self.store.submit(appends, move |r| {
+        self.store.try_submit(appends, move |r| {
+            drop(permit);
             // The receiver is gone only if the caller was dropped; nothing to do.
             let _ = tx.send(r);
         });
@@ -62,5 +93,60 @@ impl Node {
             // The store dropped the callback without calling it: it is closing.
             Err(_) => Err(Error::Storage(strata_storage::Error::Closed)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use strata_storage::{ExpectedRevision, NewEvent, Options, Store};
+    use tokio::sync::watch;
+
+    fn one_event(stream: &str) -> StreamAppend {
+        StreamAppend {
+            stream: stream.into(),
+            expected: ExpectedRevision::Any,
+            events: vec![NewEvent {
+                id: uuid::Uuid::new_v4(),
+                event_type: "T".into(),
+                content_type: "application/octet-stream".into(),
+                data: vec![1],
+                metadata: vec![],
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_makes_appends_wait_not_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Options::default()).unwrap();
+        let (_tx, shutdown) = watch::channel(false);
+        let node = Arc::new(Node::new(store.clone(), shutdown, 1));
+        // Every slot taken, as if the writer were busy with other appends.
+        let held = node
+            .appends
+            .clone()
+            .acquire_many_owned(MAX_IN_FLIGHT_APPEND_REQUESTS as u32)
+            .await
+            .unwrap();
+        let n = node.clone();
+        let mut waiting = tokio::spawn(async move { n.append(one_event("s")).await });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut waiting)
+                .await
+                .is_err(),
+            "the append must wait for room"
+        );
+        drop(held);
+        let r = waiting.await.unwrap().unwrap();
+        assert_eq!(r.first_revision, 0);
+        // Every permit is back once the writer has answered.
+        assert_eq!(
+            node.appends.available_permits(),
+            MAX_IN_FLIGHT_APPEND_REQUESTS
+        );
+        store.close().unwrap();
     }
 }

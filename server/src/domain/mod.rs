@@ -9,7 +9,8 @@
 //! [`subscribe::SubscribePlan`]) — and fail with [`Error`], never with a
 //! protobuf message or a `tonic::Status`. The operations, one file each:
 //!
-//! - [`append`]: transactions handed to the writer, the durable result awaited;
+//! - [`append`]: transactions handed to the writer, the durable result
+//!   awaited, back-pressure as asynchronous waiting;
 //! - [`read`]: stream and `$all` read cursors, timestamps resolved to a start;
 //! - [`subscribe`]: the subscription engine (catch-up and live, one cursor),
 //!   fed by the shared live ring in [`live`];
@@ -61,6 +62,8 @@ pub struct Node {
     max_subscriptions: usize,
     /// Recent events read once and shared by caught-up subscriptions.
     live: Arc<live::LiveFeed>,
+    /// One permit per append queued for or committing in the writer.
+    appends: Arc<Semaphore>,
 }
 
 impl Node {
@@ -84,6 +87,7 @@ impl Node {
             shutdown,
             subscriptions: Arc::new(Semaphore::new(max_subscriptions)),
             max_subscriptions,
+            appends: Arc::new(Semaphore::new(append::MAX_IN_FLIGHT_APPEND_REQUESTS)),
         }
     }
 }
