@@ -18,6 +18,8 @@ use tonic::Status;
 
 use crate::builder::ClientBuilder;
 use crate::convert;
+#[cfg(doc)]
+use crate::error::Error; // the `# Errors` sections link to its variants
 use crate::error::{self, is_retryable_status, Result};
 use crate::retry::RetryPolicy;
 use crate::types::{
