@@ -31,6 +31,7 @@
 
 mod checkpoint;
 pub mod demo;
+mod driver;
 mod error;
 mod kv;
 mod projection;
@@ -38,12 +39,13 @@ mod rebuild;
 mod runner;
 mod source;
 mod status;
+mod task;
 
 pub use checkpoint::{sync_dir, write_atomic, FileCheckpointStore};
 pub use error::{Error, HandlerError, Result};
 pub use kv::{KvTxn, ModelDir, SledReadModel};
 pub use projection::{DeadLetter, ErrorPolicy, KvProjection, OnFailure, Projection};
 pub use rebuild::{rebuild_kv, RebuildMode, RebuildReport};
-pub use runner::{read_status_file, Durability, Runner, RunnerConfig, RunningRunner};
+pub use runner::{Durability, Runner, RunnerConfig, RunningRunner};
 pub use source::Source;
-pub use status::{LocalStatus, ProjectionStatus};
+pub use status::{read_status_file, LocalStatus, ProjectionStatus};
