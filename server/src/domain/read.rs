@@ -150,95 +150,51 @@ async fn open(store: Store, plan: ReadPlan) -> Result<ReadCursor, Error> {
         start,
         max_count,
     } = plan;
-    let mut done = max_count == Some(0);
+    let start = match (start, &target) {
+        (ReadStart::Start, _) => Start::First,
+        (ReadStart::End, _) => Start::Last,
+        (ReadStart::Position(p), ReadTarget::All(_)) => Start::At(p),
+        (ReadStart::Revision(r), ReadTarget::Stream(_)) => Start::At(r),
+        // Adapters only let positions through for `$all`, revisions for streams.
+        (ReadStart::Revision(_), ReadTarget::All(_)) => {
+            return Err(Error::InvalidRequest(
+                "from.revision is for stream reads".into(),
+            ))
+        }
+        (ReadStart::Position(_), ReadTarget::Stream(_)) => {
+            return Err(Error::InvalidRequest(
+                "from.position is for \"$all\" reads".into(),
+            ))
+        }
+        (ReadStart::Timestamp(t), ReadTarget::All(_)) => {
+            let s = store.clone();
+            let search = move |t| s.position_at_or_after(t);
+            from_timestamp(t, direction, FIRST_POSITION, search).await?
+        }
+        (ReadStart::Timestamp(t), ReadTarget::Stream(name)) => {
+            let (s, n) = (store.clone(), name.clone());
+            let search = move |t| s.stream_revision_at_or_after(&n, t);
+            from_timestamp(t, direction, FIRST_REVISION, search).await?
+        }
+    };
     let cursor = match target {
-        ReadTarget::All(filter) => {
-            let from = match start {
-                ReadStart::Start => AllFrom::Start,
-                ReadStart::End => AllFrom::End,
-                ReadStart::Position(p) => AllFrom::Position(p),
-                // Adapters only let revisions through for stream reads.
-                ReadStart::Revision(_) => {
-                    return Err(Error::InvalidRequest(
-                        "from.revision is for stream reads".into(),
-                    ))
-                }
-                ReadStart::Timestamp(t) => {
-                    let s = store.clone();
-                    match direction {
-                        Direction::Forwards => {
-                            match blocking(move || s.position_at_or_after(t)).await? {
-                                Some(p) => AllFrom::Position(p),
-                                None => {
-                                    done = true;
-                                    AllFrom::End
-                                }
-                            }
-                        }
-                        // Last at or before t = the one before the first after t.
-                        Direction::Backwards => match t.checked_add(1) {
-                            None => AllFrom::End,
-                            Some(t1) => match blocking(move || s.position_at_or_after(t1)).await? {
-                                None => AllFrom::End,
-                                Some(p) if p <= 1 => {
-                                    done = true;
-                                    AllFrom::Start
-                                }
-                                Some(p) => AllFrom::Position(p - 1),
-                            },
-                        },
-                    }
-                }
-            };
-            Cursor::All {
-                filter: Arc::new(filter),
-                from,
-                last_scanned: None,
-            }
-        }
-        ReadTarget::Stream(name) => {
-            let name: Arc<str> = name.into();
-            let from = match start {
-                ReadStart::Start => StreamFrom::Start,
-                ReadStart::End => StreamFrom::End,
-                ReadStart::Revision(r) => StreamFrom::Revision(r),
-                ReadStart::Position(_) => {
-                    return Err(Error::InvalidRequest(
-                        "from.position is for \"$all\" reads".into(),
-                    ))
-                }
-                ReadStart::Timestamp(t) => {
-                    let (s, n) = (store.clone(), name.clone());
-                    match direction {
-                        Direction::Forwards => {
-                            match blocking(move || s.stream_revision_at_or_after(&n, t)).await? {
-                                Some(r) => StreamFrom::Revision(r),
-                                None => {
-                                    done = true;
-                                    StreamFrom::End
-                                }
-                            }
-                        }
-                        Direction::Backwards => match t.checked_add(1) {
-                            None => StreamFrom::End,
-                            Some(t1) => {
-                                match blocking(move || s.stream_revision_at_or_after(&n, t1))
-                                    .await?
-                                {
-                                    None => StreamFrom::End,
-                                    Some(0) => {
-                                        done = true;
-                                        StreamFrom::Start
-                                    }
-                                    Some(r) => StreamFrom::Revision(r - 1),
-                                }
-                            }
-                        },
-                    }
-                }
-            };
-            Cursor::Stream { name, from }
-        }
+        ReadTarget::All(filter) => Cursor::All {
+            filter: Arc::new(filter),
+            from: match start {
+                Start::First => AllFrom::Start,
+                Start::At(p) => AllFrom::Position(p),
+                Start::Last | Start::Nothing => AllFrom::End,
+            },
+            last_scanned: None,
+        },
+        ReadTarget::Stream(name) => Cursor::Stream {
+            name: name.into(),
+            from: match start {
+                Start::First => StreamFrom::Start,
+                Start::At(r) => StreamFrom::Revision(r),
+                Start::Last | Start::Nothing => StreamFrom::End,
+            },
+        },
     };
     Ok(ReadCursor {
         store,
@@ -246,8 +202,64 @@ async fn open(store: Store, plan: ReadPlan) -> Result<ReadCursor, Error> {
         direction,
         remaining: max_count,
         sizer: PageSizer::default(),
-        done,
+        done: max_count == Some(0) || start == Start::Nothing,
     })
+}
+
+/// The first global position of the log.
+const FIRST_POSITION: u64 = 1;
+/// The first revision of a stream.
+const FIRST_REVISION: u64 = 0;
+
+/// Where a read starts, counted as its target counts events (positions
+/// for `$all`, revisions for a stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// The first event.
+    First,
+    /// This position or revision, inclusive.
+    At(u64),
+    /// The last event.
+    Last,
+    /// No event qualifies: the read is empty.
+    Nothing,
+}
+
+/// Resolves a timestamp start, for `$all` and streams alike. Forwards it
+/// is the first event at or after `t`; backwards, the last event at or
+/// before `t`, i.e. the one before the first event after `t` (the last
+/// event if none is after `t`). `first` is
+/// the lowest index the target has; `at_or_after` is the store's binary
+/// search for the first event at or after a time (run on the blocking
+/// pool).
+async fn from_timestamp<F>(
+    t: i64,
+    direction: Direction,
+    first: u64,
+    at_or_after: F,
+) -> Result<Start, Error>
+where
+    F: FnOnce(i64) -> strata_storage::Result<Option<u64>> + Send + 'static,
+{
+    match direction {
+        Direction::Forwards => Ok(match blocking(move || at_or_after(t)).await? {
+            Some(i) => Start::At(i),
+            None => Start::Nothing,
+        }),
+        Direction::Backwards => {
+            // No time is after i64::MAX: everything is at or before it.
+            let Some(after) = t.checked_add(1) else {
+                return Ok(Start::Last);
+            };
+            Ok(match blocking(move || at_or_after(after)).await? {
+                None => Start::Last,
+                Some(i) => match i.checked_sub(1) {
+                    Some(before) if before >= first => Start::At(before),
+                    _ => Start::Nothing,
+                },
+            })
+        }
+    }
 }
 
 impl ReadCursor {
@@ -316,5 +328,36 @@ impl ReadCursor {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `from_timestamp` over a log whose events at indexes `first..` have
+    /// the times in `times` (non-decreasing).
+    async fn resolve(times: &'static [i64], first: u64, t: i64, dir: Direction) -> Start {
+        let search = move |t: i64| {
+            let i = times.iter().position(|&x| x >= t);
+            Ok(i.map(|i| first + i as u64))
+        };
+        from_timestamp(t, dir, first, search).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn timestamps_resolve_alike_for_positions_and_revisions() {
+        const TIMES: &[i64] = &[10, 20, 20, 30];
+        use Direction::{Backwards as B, Forwards as F};
+        for first in [FIRST_POSITION, FIRST_REVISION] {
+            assert_eq!(resolve(TIMES, first, 5, F).await, Start::At(first));
+            assert_eq!(resolve(TIMES, first, 20, F).await, Start::At(first + 1));
+            assert_eq!(resolve(TIMES, first, 31, F).await, Start::Nothing);
+            assert_eq!(resolve(TIMES, first, 5, B).await, Start::Nothing);
+            assert_eq!(resolve(TIMES, first, 10, B).await, Start::At(first));
+            assert_eq!(resolve(TIMES, first, 25, B).await, Start::At(first + 2));
+            assert_eq!(resolve(TIMES, first, 30, B).await, Start::Last);
+            assert_eq!(resolve(TIMES, first, i64::MAX, B).await, Start::Last);
+        }
     }
 }

@@ -10,14 +10,8 @@
 //! Not here: the wire's request and response messages (the adapters).
 
 use super::{blocking, Error, Node};
+use strata_storage::clock::now_micros;
 use strata_storage::Snapshot;
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
 
 impl Node {
     /// Saves `snapshot` (its `created_micros` is ignored: the store stamps

@@ -191,7 +191,7 @@ impl Node {
 /// What a subscription follows, and its cursor.
 #[derive(Debug)]
 enum Follow {
-    /// `pos`: last position examined; `scanned`: since the last checkpoint.
+    /// `pos`: last position examined.
     All {
         pos: u64,
         filter: Arc<Filter>,
@@ -216,10 +216,44 @@ struct Subscription {
     _permit: OwnedSemaphorePermit,
 }
 
+/// Where a subscription's last read came from, so what to wait on when it
+/// found nothing new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadFrom {
+    /// Storage: wait for the committed head to move.
+    Storage,
+    /// The live ring: wait for the ring to be fed further.
+    Ring,
+}
+
+/// When a filtered `$all` subscription owes a `Checkpoint`: after at least
+/// `interval` positions were examined since the last one.
+#[derive(Debug)]
+struct CheckpointDue {
+    interval: u64,
+    scanned: u64,
+}
+
+impl CheckpointDue {
+    /// Counts the positions after `from` up to `to` as examined; `true`
+    /// (and a fresh count) when a checkpoint at `to` is due.
+    fn examined(&mut self, from: u64, to: u64) -> bool {
+        self.scanned += to.saturating_sub(from);
+        let due = self.scanned >= self.interval;
+        if due {
+            self.scanned = 0;
+        }
+        due
+    }
+}
+
+/// A subscription loop never ends by itself: only a [`Stop`] ends it.
+type Never = std::convert::Infallible;
+
 impl Subscription {
     async fn run(mut self, follow: Follow) {
         tracing::debug!(?follow, "subscription started");
-        let stop = match follow {
+        let ended = match follow {
             Follow::All {
                 pos,
                 filter,
@@ -230,6 +264,7 @@ impl Subscription {
             }
             Follow::Stream { name, next } => self.follow_stream(name, next).await,
         };
+        let Err(stop) = ended;
         let last = match stop {
             Stop::ClientGone => {
                 tracing::debug!("subscriber went away");
@@ -244,16 +279,22 @@ impl Subscription {
         let _ = tokio::time::timeout(FINAL_STATUS_WAIT, self.tx.send(Err(last))).await;
     }
 
-    async fn follow_all(&mut self, mut pos: u64, filter: Arc<Filter>, interval: u64) -> Stop {
-        let filtered = !filter.is_empty();
-        let mut scanned_since_checkpoint = 0u64;
+    async fn follow_all(
+        &mut self,
+        mut pos: u64,
+        filter: Arc<Filter>,
+        interval: u64,
+    ) -> Result<Never, Stop> {
+        // Unfiltered subscriptions deliver every position: no checkpoints.
+        let mut checkpoints = (!filter.is_empty()).then_some(CheckpointDue {
+            interval,
+            scanned: 0,
+        });
         loop {
             // Caught up or nearly: the shared live ring.
             if let Some(recent) = self.live.after(pos, LIVE_TAKE_EVENTS) {
                 let Some(last) = recent.last().map(|e| e.position) else {
-                    if let Err(stop) = self.caught_up_then_wait(pos, pos, true).await {
-                        return stop;
-                    }
+                    self.caught_up_then_wait(pos, ReadFrom::Ring).await?;
                     continue;
                 };
                 let mine: Vec<RecordedEvent> = recent
@@ -261,59 +302,44 @@ impl Subscription {
                     .filter(|e| filter.matches(&e.stream, &e.event_type))
                     .map(|e| RecordedEvent::clone(e))
                     .collect();
-                if let Err(stop) = self.send_events(mine).await {
-                    return stop;
-                }
-                if filtered {
-                    scanned_since_checkpoint += last - pos;
-                    if scanned_since_checkpoint >= interval {
-                        scanned_since_checkpoint = 0;
-                        if let Err(stop) = self
-                            .send(SubscriptionMessage::Checkpoint { position: last })
-                            .await
-                        {
-                            return stop;
-                        }
-                    }
-                }
-                pos = last;
+                self.send_events(mine).await?;
+                self.examined(&mut pos, last, &mut checkpoints).await?;
                 continue;
             }
             // Behind the ring: read from storage.
             let (store, f, want) = (self.store.clone(), filter.clone(), self.sizer.next());
             let from = AllFrom::Position(pos.saturating_add(1));
-            let page =
-                match blocking(move || store.read_all(from, Direction::Forwards, want, &f)).await {
-                    Ok(p) => p,
-                    Err(s) => return Stop::Failed(s),
-                };
+            let page = blocking(move || store.read_all(from, Direction::Forwards, want, &f))
+                .await
+                .map_err(Stop::Failed)?;
             self.sizer.observe(&page.events);
-            if let Err(stop) = self.send_events(page.events).await {
-                return stop;
-            }
-            let scanned = page.scanned_to.saturating_sub(pos);
-            pos = pos.max(page.scanned_to);
-            if filtered {
-                scanned_since_checkpoint += scanned;
-                if scanned_since_checkpoint >= interval {
-                    scanned_since_checkpoint = 0;
-                    if let Err(stop) = self
-                        .send(SubscriptionMessage::Checkpoint { position: pos })
-                        .await
-                    {
-                        return stop;
-                    }
-                }
-            }
+            self.send_events(page.events).await?;
+            self.examined(&mut pos, page.scanned_to, &mut checkpoints)
+                .await?;
             if page.reached_end {
-                if let Err(stop) = self.caught_up_then_wait(pos, pos, false).await {
-                    return stop;
-                }
+                self.caught_up_then_wait(pos, ReadFrom::Storage).await?;
             }
         }
     }
 
-    async fn follow_stream(&mut self, name: Arc<str>, mut next: u64) -> Stop {
+    /// Moves an `$all` cursor forwards to `to` (never back), sending a
+    /// checkpoint at the new position if one is due.
+    async fn examined(
+        &mut self,
+        pos: &mut u64,
+        to: u64,
+        checkpoints: &mut Option<CheckpointDue>,
+    ) -> Result<(), Stop> {
+        let from = *pos;
+        *pos = from.max(to);
+        if checkpoints.as_mut().is_some_and(|c| c.examined(from, *pos)) {
+            self.send(SubscriptionMessage::Checkpoint { position: *pos })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn follow_stream(&mut self, name: Arc<str>, mut next: u64) -> Result<Never, Stop> {
         // Every position up to this one has been examined for this stream,
         // once a storage read has reached the stream's end.
         let mut examined: Option<u64> = None;
@@ -321,9 +347,7 @@ impl Subscription {
             if let Some(recent) = examined.and_then(|ex| self.live.after(ex, LIVE_TAKE_EVENTS)) {
                 let ex = examined.unwrap_or(0);
                 let Some(last) = recent.last().map(|e| e.position) else {
-                    if let Err(stop) = self.caught_up_then_wait(ex, ex, true).await {
-                        return stop;
-                    }
+                    self.caught_up_then_wait(ex, ReadFrom::Ring).await?;
                     continue;
                 };
                 let mine: Vec<RecordedEvent> = recent
@@ -340,9 +364,7 @@ impl Subscription {
                 if let Some(l) = mine.last() {
                     next = l.revision.saturating_add(1);
                 }
-                if let Err(stop) = self.send_events(mine).await {
-                    return stop;
-                }
+                self.send_events(mine).await?;
                 examined = Some(last);
                 continue;
             }
@@ -360,44 +382,35 @@ impl Subscription {
                 Err(strata_storage::Error::StreamNotFound(_)) => Ok(Vec::new()),
                 r => r,
             };
-            let events = match blocking(read).await {
-                Ok(e) => e,
-                Err(s) => return Stop::Failed(s),
-            };
+            let events = blocking(read).await.map_err(Stop::Failed)?;
             let full = events.len() >= want;
             if let Some(last) = events.last() {
                 next = last.revision.saturating_add(1);
             }
             self.sizer.observe(&events);
-            if let Err(stop) = self.send_events(events).await {
-                return stop;
-            }
+            self.send_events(events).await?;
             if !full {
                 examined = Some(seen);
-                if let Err(stop) = self.caught_up_then_wait(seen, seen, false).await {
-                    return stop;
-                }
+                self.caught_up_then_wait(seen, ReadFrom::Storage).await?;
             }
         }
     }
 
-    /// Sends `CaughtUp{position}` the first time, then waits until the head
-    /// (or, with `ring`, the live ring) is beyond `read_through`.
-    async fn caught_up_then_wait(
-        &mut self,
-        position: u64,
-        read_through: u64,
-        ring: bool,
-    ) -> Result<(), Stop> {
+    /// Everything up to `read_through` was examined and nothing newer was
+    /// found: sends `CaughtUp{read_through}` the first time, then waits
+    /// until the head (or, reading from the ring, the ring) is beyond it.
+    async fn caught_up_then_wait(&mut self, read_through: u64, from: ReadFrom) -> Result<(), Stop> {
         // From the ring, "caught up" also needs the ring to have reached the
         // head: the feeder may lag it for a moment, and `CaughtUp` promises
         // that everything committed so far was delivered.
-        let at_head = !ring || *self.head.borrow() <= read_through;
+        let at_head = from == ReadFrom::Storage || *self.head.borrow() <= read_through;
         if !self.caught_up && at_head {
             self.caught_up = true;
-            self.send(SubscriptionMessage::CaughtUp { position })
-                .await?;
-            tracing::debug!(position, "subscription caught up");
+            self.send(SubscriptionMessage::CaughtUp {
+                position: read_through,
+            })
+            .await?;
+            tracing::debug!(position = read_through, "subscription caught up");
         }
         let Subscription {
             head,
@@ -406,7 +419,10 @@ impl Subscription {
             tx,
             ..
         } = self;
-        let moved = if ring { fed } else { head };
+        let moved = match from {
+            ReadFrom::Storage => head,
+            ReadFrom::Ring => fed,
+        };
         tokio::select! {
             biased;
             _ = shutdown.wait_for(|s| *s) => Err(Stop::Shutdown),
