@@ -3,10 +3,10 @@
 //! Design: every subscription is one tokio task that *always reads from
 //! the log* (through the page cache), page after page, and writes messages
 //! into a bounded channel of [`SUBSCRIPTION_BUFFER_MESSAGES`] that the
-//! adapter turns into its response stream. When a read reaches the end it waits on a
-//! `watch<u64>` of the head (fed by the single `on_commit` listener the
-//! service registers) until the head moves past what it read, then reads
-//! again. Consequences:
+//! adapter turns into its response stream. When a read reaches the end it
+//! waits on a `watch<u64>` of the head (fed by the single `on_commit`
+//! listener [`Node`] registers) until the head moves past what it read,
+//! then reads again. Consequences:
 //!
 //! - no gap, duplicate or reordering at the catch-up → live switch, because
 //!   there is no switch: live events are read exactly like history, from a
@@ -24,14 +24,14 @@
 //! the same cursor, so which one runs never changes what is delivered.
 //!
 //! Messages ([`SubscriptionMessage`]): `Events` for every non-empty page,
-//! cut by `paging`; `CaughtUp` **once**, the
-//! first time a read reaches the end of the log (its position is the last
-//! position examined, which is the log head at that moment); for filtered
-//! `$all` subscriptions, a `Checkpoint` whenever at least
-//! `checkpoint_interval` events were scanned since the last one, even if
-//! none matched. Checkpoints are sent between storage pages, and one page
-//! may scan up to `MAX_SCAN_EVENTS_PER_READ` records, so a checkpoint can
-//! cover more than the interval (its position is the furthest examined).
+//! cut by `paging`; `CaughtUp` **once**, the first time a read reaches the
+//! end of the log (its position is the last position examined, which is
+//! the log head at that moment); for filtered `$all` subscriptions, a
+//! `Checkpoint` whenever at least `checkpoint_interval` events were scanned
+//! since the last one, even if none matched. Checkpoints are sent between
+//! storage pages, and one page may scan up to `MAX_SCAN_EVENTS_PER_READ`
+//! records, so a checkpoint can cover more than the interval (its position
+//! is the furthest examined).
 //!
 //! A subscription ends when the client goes away (a send fails or the
 //! channel closes), on a storage error (sent as the final item), or when
