@@ -59,6 +59,14 @@ pub mod kind {
     pub const SNAPSHOT_NOT_FOUND: &str = "snapshot-not-found";
     /// The stream has no event.
     pub const STREAM_NOT_FOUND: &str = "stream-not-found";
+    /// The stream was soft-deleted and nothing appended since.
+    pub const STREAM_DELETED: &str = "stream-deleted";
+    /// The stream was tombstoned: deleted for good.
+    pub const STREAM_TOMBSTONED: &str = "stream-tombstoned";
+    /// Stream metadata that cannot be set (a zero limit, ...).
+    pub const INVALID_METADATA: &str = "invalid-metadata";
+    /// Custom stream metadata over the size limit.
+    pub const METADATA_TOO_LARGE: &str = "metadata-too-large";
     /// A position past the head of the log.
     pub const POSITION_BEYOND_HEAD: &str = "position-beyond-head";
     /// Too many concurrent subscriptions.

@@ -15,6 +15,7 @@
 
 use crate::error::{Error, Result};
 use crate::index::Index;
+use crate::lifecycle::{decode_state, Lifecycle, Lifecycles, METADATA_STREAM_PREFIX};
 use crate::limits::*;
 use crate::notify::{Committed, Notifier};
 use crate::plan::{DedupeWindow, Planner};
@@ -110,6 +111,50 @@ fn rebuild_dedupe_window(shared: &Shared, head: u64, capacity: usize) -> Result<
     Ok(dedupe)
 }
 
+/// Reads the last record of every metadata stream (all indexed at open)
+/// into the in-memory lifecycle map.
+fn load_lifecycles(shared: &Shared) -> Result<()> {
+    let log = shared.reader();
+    let mut pr = crate::reader::PointReader::new(&log);
+    let mut after: Option<String> = None;
+    let mut loaded = 0usize;
+    loop {
+        let page = shared
+            .index
+            .list_streams(METADATA_STREAM_PREFIX, after.as_deref(), 1024)?;
+        let Some((last_name, _, _)) = page.last() else {
+            break;
+        };
+        after = Some(last_name.clone());
+        for (name, rev, pos) in page {
+            let Some(owner) = crate::lifecycle::stream_of_metadata(&name) else {
+                continue;
+            };
+            let loc = log
+                .locate(pos)?
+                .ok_or_else(|| crate::shared::missing(pos))?;
+            let state = pr.with_record(loc, |v| decode_state(v.data))?;
+            let Some(state) = state else {
+                return Err(Error::Corrupt {
+                    file: name.clone().into(),
+                    offset: pos,
+                    reason: "a stream lifecycle record does not decode".into(),
+                });
+            };
+            let l = Lifecycle {
+                metadata_revision: rev,
+                state: Arc::new(state),
+            };
+            shared.lifecycles.set(owner.to_owned(), l);
+            loaded += 1;
+        }
+    }
+    if loaded > 0 {
+        tracing::info!(streams = loaded, "loaded stream lifecycles");
+    }
+    Ok(())
+}
+
 impl Inner {
     /// Opens (creating if needed) the store in `dir`: locks it, recovers the
     /// log, brings the index up to date, and starts the writer and indexer.
@@ -159,6 +204,7 @@ impl Inner {
                 seg_len: rec.active_len,
             }),
             poison: Mutex::new(None),
+            lifecycles: Lifecycles::default(),
             index_signal: Mutex::new(IndexSignal::default()),
             index_cv: Condvar::new(),
             indexed: AtomicU64::new(indexed),
@@ -166,6 +212,7 @@ impl Inner {
         });
         crate::indexer::catch_up(&shared, indexed)?;
         shared.indexed.store(rec.head, Ordering::Release);
+        load_lifecycles(&shared)?;
 
         let dedupe = rebuild_dedupe_window(&shared, rec.head, opts.dedupe_window_events)?;
         let snapshots = SnapshotStore::open(&dir.join("snapshots"), opts.snapshots_per_stream)?;

@@ -94,6 +94,29 @@ pub enum Error {
     /// A read named a stream that has no event.
     #[error("stream '{0}' not found")]
     StreamNotFound(String),
+    /// The stream was soft-deleted and nothing was appended since.
+    #[error("stream '{0}' is deleted")]
+    StreamDeleted(String),
+    /// The stream was tombstoned: it can never be read or written again.
+    /// `write` says whether a write (append, metadata, delete) was refused.
+    #[error("stream '{stream}' is tombstoned (deleted for good)")]
+    StreamTombstoned {
+        /// The stream.
+        stream: String,
+        /// A write was refused (else a read).
+        write: bool,
+    },
+    /// Stream metadata that cannot be set (a zero limit, ...).
+    #[error("invalid stream metadata: {0}")]
+    InvalidMetadata(String),
+    /// Custom stream metadata over the size limit.
+    #[error("custom stream metadata is {size_bytes} bytes, over the limit of {limit_bytes}")]
+    MetadataTooLarge {
+        /// Its size.
+        size_bytes: usize,
+        /// The limit.
+        limit_bytes: usize,
+    },
     /// A read asked for a position beyond the log's head.
     #[error("position {requested} is beyond the log head {head}")]
     PositionBeyondHead {

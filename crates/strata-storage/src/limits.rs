@@ -86,3 +86,5 @@ pub const MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_SNAPSHOTS_PER_STREAM: usize = 3;
 /// sled's page cache for the snapshot database, in bytes (64 MiB).
 pub const SNAPSHOT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest `custom` part of a stream's metadata, in bytes (64 KiB).
+pub const MAX_METADATA_CUSTOM_BYTES: usize = 64 * 1024;

@@ -11,10 +11,15 @@
 //! Not here: encoding and writing (`writer`).
 
 use crate::error::{Error, Result};
+use crate::lifecycle::{
+    encode_state, metadata_stream, Lifecycle, StreamState, DELETED_EVENT_TYPE,
+    LIFECYCLE_CONTENT_TYPE, METADATA_EVENT_TYPE, TOMBSTONE_EVENT_TYPE,
+};
 use crate::limits::HEAD_CACHE_STREAMS;
 use crate::reader::PointReader;
 use crate::shared::{Head, Shared};
 use crate::types::*;
+use crate::writer::Op;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -55,11 +60,13 @@ impl DedupeWindow {
     }
 }
 
-/// What the group planned so far changes: heads and event ids not yet durable.
+/// What the group planned so far changes: heads, event ids and stream
+/// lifecycles not yet durable.
 #[derive(Default)]
 pub(crate) struct GroupState {
     pub heads: HashMap<String, Head>,
     pub ids: HashMap<Uuid, Position>,
+    pub lifecycle: HashMap<String, Lifecycle>,
 }
 
 /// The decision for one transaction.
@@ -113,36 +120,64 @@ impl Planner {
         Ok(h)
     }
 
+    /// A stream's lifecycle state as of this group so far.
+    fn lifecycle(&self, stream: &str, g: &GroupState) -> Option<Arc<StreamState>> {
+        match g.lifecycle.get(stream) {
+            Some(l) => Some(l.state.clone()),
+            None => self.shared.lifecycles.get(stream).map(|l| l.state),
+        }
+    }
+
     /// Checks a transaction against the heads as of `g`.
+    ///
+    /// A deleted stream (soft delete, nothing appended since) counts as
+    /// absent for the checks, and its next revision continues after the
+    /// last one ever written; a tombstoned one refuses every write.
     pub(crate) fn plan(&mut self, appends: &[StreamAppend], g: &GroupState) -> Result<Plan> {
         let mut first_revs = Vec::with_capacity(appends.len());
         let mut dedupes = Vec::new();
         for a in appends {
+            let life = self.lifecycle(&a.stream, g);
+            if life.as_ref().is_some_and(|l| l.tombstoned) {
+                return Err(Error::StreamTombstoned {
+                    stream: a.stream.clone(),
+                    write: true,
+                });
+            }
             let cur = self.current(&a.stream, g)?;
-            let actual = match cur {
-                Some((r, _)) => CurrentRevision::Current(r),
+            let last = cur.map(|c| c.0);
+            let visible = match &life {
+                Some(l) if l.is_deleted(last) => None,
+                _ => last,
+            };
+            let actual = match visible {
+                Some(r) => CurrentRevision::Current(r),
                 None => CurrentRevision::NoStream,
             };
             let ok = match a.expected {
                 ExpectedRevision::Any => true,
-                ExpectedRevision::NoStream => cur.is_none(),
-                ExpectedRevision::StreamExists => cur.is_some(),
-                ExpectedRevision::Exact(r) => cur.map(|c| c.0) == Some(r),
+                ExpectedRevision::NoStream => visible.is_none(),
+                ExpectedRevision::StreamExists => visible.is_some(),
+                ExpectedRevision::Exact(r) => visible == Some(r),
             };
             // Idempotency: is this a retry of something already committed?
+            // (A stream recreated after a delete starts at `deleted_before`.)
+            let recreated_at = life.as_ref().and_then(|l| l.deleted_before).unwrap_or(0);
             let retry = match a.expected {
                 ExpectedRevision::Exact(r) if !ok => self.committed_at(a, r + 1)?,
-                ExpectedRevision::NoStream if !ok => self.committed_at(a, 0)?,
+                ExpectedRevision::NoStream if !ok => self.committed_at(a, recreated_at)?,
                 ExpectedRevision::Any | ExpectedRevision::StreamExists => {
                     self.committed_by_id(a, g)?
                 }
                 _ => None,
             };
+            let next = match &life {
+                Some(l) => l.next_revision(last),
+                None => last.map_or(0, |l| l + 1),
+            };
             match retry {
                 Some(res) => dedupes.push(res),
-                None if ok => {
-                    first_revs.push((cur.map(|c| c.0 + 1).unwrap_or(0), cur.map(|c| c.1)))
-                }
+                None if ok => first_revs.push((next, cur.map(|c| c.1))),
                 None => {
                     return Err(Error::WrongExpectedRevision {
                         stream: a.stream.clone(),
@@ -160,6 +195,91 @@ impl Planner {
                 event_id: appends[0].events[0].id,
             }),
         }
+    }
+
+    /// Turns a metadata change or a delete into the record that states the
+    /// stream's new lifecycle, appended to `$$stream`: the append to plan
+    /// and write, the stream, and its new state.
+    pub(crate) fn plan_lifecycle(
+        &mut self,
+        op: Op,
+        g: &GroupState,
+    ) -> Result<(StreamAppend, String, StreamState)> {
+        let (stream, meta_expected, event_type, new) = match op {
+            Op::SetMetadata {
+                stream,
+                expected,
+                metadata,
+            } => {
+                let old = self.lifecycle(&stream, g).unwrap_or_default();
+                if old.tombstoned {
+                    return Err(Error::StreamTombstoned {
+                        stream,
+                        write: true,
+                    });
+                }
+                let new = StreamState {
+                    metadata,
+                    ..StreamState::clone(&old)
+                };
+                (stream, expected, METADATA_EVENT_TYPE, new)
+            }
+            Op::Delete {
+                stream,
+                expected,
+                tombstone,
+            } => {
+                let old = self.lifecycle(&stream, g).unwrap_or_default();
+                if old.tombstoned {
+                    return Err(Error::StreamTombstoned {
+                        stream,
+                        write: true,
+                    });
+                }
+                let last = self.current(&stream, g)?.map(|c| c.0);
+                let visible = if old.is_deleted(last) { None } else { last };
+                let ok = match (expected, visible) {
+                    (ExpectedRevision::Any, _) => true,
+                    (_, None) => return Err(Error::StreamNotFound(stream)),
+                    (ExpectedRevision::NoStream, Some(_)) => false,
+                    (ExpectedRevision::StreamExists, Some(_)) => true,
+                    (ExpectedRevision::Exact(r), Some(v)) => r == v,
+                };
+                if !ok {
+                    return Err(Error::WrongExpectedRevision {
+                        stream,
+                        expected,
+                        actual: visible.map_or(CurrentRevision::NoStream, CurrentRevision::Current),
+                    });
+                }
+                let new = StreamState {
+                    metadata: old.metadata.clone(),
+                    deleted_before: Some(old.next_revision(last)),
+                    tombstoned: tombstone,
+                };
+                let ty = if tombstone {
+                    TOMBSTONE_EVENT_TYPE
+                } else {
+                    DELETED_EVENT_TYPE
+                };
+                (stream, ExpectedRevision::Any, ty, new)
+            }
+            Op::Append(_) | Op::System(_) | Op::Seal => {
+                return Err(Error::InvalidAppend("not a lifecycle change".into()))
+            }
+        };
+        let append = StreamAppend {
+            stream: metadata_stream(&stream),
+            expected: meta_expected,
+            events: vec![NewEvent {
+                id: Uuid::new_v4(),
+                event_type: event_type.to_owned(),
+                content_type: LIFECYCLE_CONTENT_TYPE.to_owned(),
+                data: encode_state(&new),
+                metadata: Vec::new(),
+            }],
+        };
+        Ok((append, stream, new))
     }
 
     /// If the events of `a` are already the stream's events from revision

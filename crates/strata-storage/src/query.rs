@@ -9,17 +9,19 @@
 //! bytes are read (`reader`).
 
 use crate::codec::RecordView;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::limits::MAX_SCAN_EVENTS_PER_READ;
 use crate::reader::PointReader;
-use crate::shared::{missing, Shared};
+use crate::shared::Shared;
 use crate::types::*;
-use crate::validate::validate_stream_name;
+use crate::visible::{first_revision_at_or_after, visible_stream, AllVisibility, VisibleStream};
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-/// Up to `max_count` events of one stream. A stream with no events is
-/// [`Error::StreamNotFound`].
+/// Up to `max_count` visible events of one stream. A stream with no events
+/// is [`Error::StreamNotFound`]; a deleted one [`Error::StreamDeleted`] or
+/// [`Error::StreamTombstoned`]. Events hidden by its metadata are never
+/// returned: the visible events are a suffix, and the range is cut to it.
 pub(crate) fn read_stream(
     sh: &Shared,
     stream: &str,
@@ -27,21 +29,18 @@ pub(crate) fn read_stream(
     direction: Direction,
     max_count: usize,
 ) -> Result<Vec<RecordedEvent>> {
-    validate_stream_name(stream)?;
-    let Some(head) = sh.stream_head(stream)? else {
-        return Err(Error::StreamNotFound(stream.to_owned()));
-    };
-    if max_count == 0 {
+    let VisibleStream { head, first } = visible_stream(sh, stream)?;
+    let last = head.0;
+    if max_count == 0 || first > last {
         return Ok(Vec::new());
     }
-    let last = head.0;
     let span = max_count as u64 - 1;
     let (lo, hi) = match direction {
         Direction::Forwards => {
             let start = match from {
-                StreamFrom::Start => 0,
+                StreamFrom::Start => first,
                 StreamFrom::End => return Ok(Vec::new()),
-                StreamFrom::Revision(r) => r,
+                StreamFrom::Revision(r) => r.max(first),
             };
             if start > last {
                 return Ok(Vec::new());
@@ -50,11 +49,14 @@ pub(crate) fn read_stream(
         }
         Direction::Backwards => {
             let start = match from {
-                StreamFrom::Start => 0,
+                StreamFrom::Start => first,
                 StreamFrom::End => last,
                 StreamFrom::Revision(r) => r.min(last),
             };
-            (start.saturating_sub(span), start)
+            if start < first {
+                return Ok(Vec::new());
+            }
+            (start.saturating_sub(span).max(first), start)
         }
     };
     let log = sh.reader();
@@ -90,12 +92,21 @@ pub(crate) fn read_all(
         (AllFrom::Position(p), Direction::Backwards) => p.min(head),
     };
     let mut scanned = 0usize;
+    let mut visibility = AllVisibility::new(sh);
+    let mut failed = None;
     let mut visit = |v: &RecordView<'_>, page: &mut AllPage| {
+        if filter.matches(v.stream, v.event_type) {
+            match visibility.check(v.stream, v.revision, v.created_micros) {
+                Ok(true) => page.events.push(v.to_event()),
+                Ok(false) => {}
+                Err(e) => {
+                    failed = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+        }
         scanned += 1;
         page.scanned_to = v.position;
-        if filter.matches(v.stream, v.event_type) {
-            page.events.push(v.to_event());
-        }
         if page.events.len() >= max_count || scanned >= MAX_SCAN_EVENTS_PER_READ {
             ControlFlow::Break(())
         } else {
@@ -135,12 +146,15 @@ pub(crate) fn read_all(
             page.reached_end = page.scanned_to <= 1;
         }
     }
+    if let Some(e) = failed {
+        return Err(e);
+    }
     Ok(page)
 }
 
 /// The smallest `k` in `lo..=hi` whose time is at or after `micros`, given
 /// that `time_of` is non-decreasing (`hi` when none is before `hi`).
-fn first_at_or_after(
+pub(crate) fn first_at_or_after(
     mut lo: u64,
     mut hi: u64,
     micros: i64,
@@ -186,35 +200,64 @@ pub(crate) fn position_at_or_after(sh: &Shared, micros: i64) -> Result<Option<Po
     Ok(kept_at_or_after(p)?.map(|(p, _)| p))
 }
 
-/// The first revision of `stream` committed at or after `micros`, or `None`
-/// if all its events are older.
+/// The first visible revision of `stream` committed at or after `micros`,
+/// or `None` if all its visible events are older.
 pub(crate) fn stream_revision_at_or_after(
     sh: &Shared,
     stream: &str,
     micros: i64,
 ) -> Result<Option<Revision>> {
-    validate_stream_name(stream)?;
-    let Some((last, _)) = sh.stream_head(stream)? else {
-        return Err(Error::StreamNotFound(stream.to_owned()));
-    };
-    let log = sh.reader();
-    let created_at = |rev: Revision| -> Result<i64> {
-        let (_, _, loc) = sh
-            .stream_locs(&log, stream, rev, rev)?
-            .first()
-            .copied()
-            .ok_or_else(|| missing(rev))?;
-        PointReader::new(&log).with_record(loc, |v| v.created_micros)
-    };
-    if created_at(last)? < micros {
-        return Ok(None);
-    }
-    first_at_or_after(0, last, micros, created_at).map(Some)
+    let VisibleStream { head, first } = visible_stream(sh, stream)?;
+    first_revision_at_or_after(sh, stream, head, first, micros)
 }
 
+/// Sorts after every system stream name (all start with `$`), before
+/// every application name (which cannot start with `$`).
+const SYSTEM_NAMES_END: &str = "$\u{10FFFF}";
+
 /// Streams whose names start with `prefix`, in name order, after `after`
-/// (exclusive), at most `limit`.
+/// (exclusive), at most `limit`. Deleted streams are left out, and so are
+/// system streams unless `prefix` starts with `$`.
 pub(crate) fn list_streams(
+    sh: &Shared,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<StreamInfo>> {
+    let with_system = prefix.starts_with('$');
+    let mut out = Vec::new();
+    let mut cursor = after.map(str::to_owned);
+    // System names sort first ('$' is below every letter and digit): skip
+    // past them rather than read and drop every metadata stream's name.
+    if !with_system && prefix.is_empty() && cursor.as_deref().is_none_or(|c| c < SYSTEM_NAMES_END) {
+        cursor = Some(SYSTEM_NAMES_END.to_owned());
+    }
+    while out.len() < limit {
+        let batch = list_all_streams(sh, prefix, cursor.as_deref(), limit)?;
+        let exhausted = batch.len() < limit;
+        for s in batch {
+            cursor = Some(s.name.clone());
+            let shown = (with_system || !s.name.starts_with('$'))
+                && !sh
+                    .lifecycles
+                    .get(&s.name)
+                    .is_some_and(|l| l.state.is_deleted(Some(s.revision)));
+            if shown {
+                out.push(s);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        if exhausted {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Every stream by name, deleted or not: the tail's heads merged over sled's.
+fn list_all_streams(
     sh: &Shared,
     prefix: &str,
     after: Option<&str>,

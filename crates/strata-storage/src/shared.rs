@@ -13,6 +13,7 @@
 use crate::codec::RecordView;
 use crate::error::{Error, Result};
 use crate::index::Index;
+use crate::lifecycle::Lifecycles;
 use crate::limits::STREAM_SPARSE_INTERVAL_REVISIONS;
 use crate::notify::Notifier;
 use crate::reader::{Found, Loc, LogReader, PointReader};
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub tail: RwLock<Tail>,
     pub notifier: Notifier,
     pub poison: Mutex<Option<String>>,
+    /// Streams' lifecycle states (derived from their `$$` records).
+    pub lifecycles: Lifecycles,
     /// Guards the indexer's wake-ups (new events, shutdown, room freed).
     pub index_signal: Mutex<IndexSignal>,
     pub index_cv: Condvar,

@@ -7,6 +7,7 @@
 
 use crate::engine::Inner;
 use crate::error::{Error, Result};
+use crate::lifecycle::validate_metadata;
 use crate::limits::WRITER_QUEUE_REQUESTS;
 use crate::notify::CommitListener;
 use crate::query;
@@ -14,13 +15,101 @@ use crate::snapshot::Snapshot;
 use crate::stats::{OpenReport, StoreStats, WriterStats};
 use crate::types::*;
 use crate::validate::{validate_stream_name, validate_transaction};
-use crate::writer::{Reply, Request};
+use crate::writer::{Op, Reply, Request};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, TrySendError};
 use std::sync::Arc;
 
 pub use crate::engine::Options;
+
+/// A change that goes through the writer: committed in the log, durable
+/// before it is acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// A transaction over one or more streams.
+    Append(Vec<StreamAppend>),
+    /// Replace a stream's metadata; `expected` is checked against the
+    /// metadata's revision.
+    SetMetadata {
+        /// The stream.
+        stream: String,
+        /// Expected metadata revision.
+        expected: ExpectedRevision,
+        /// The new metadata (replaces the old whole).
+        metadata: StreamMetadata,
+    },
+    /// Soft-delete or tombstone a stream; `expected` is checked against the
+    /// stream's revision (a missing stream is `StreamNotFound` unless `Any`).
+    Delete {
+        /// The stream.
+        stream: String,
+        /// Expected stream revision.
+        expected: ExpectedRevision,
+        /// Delete for good: the name can never be used again.
+        tombstone: bool,
+    },
+}
+
+impl From<Write> for Op {
+    fn from(w: Write) -> Op {
+        match w {
+            Write::Append(a) => Op::Append(a),
+            Write::SetMetadata {
+                stream,
+                expected,
+                metadata,
+            } => Op::SetMetadata {
+                stream,
+                expected,
+                metadata,
+            },
+            Write::Delete {
+                stream,
+                expected,
+                tombstone,
+            } => Op::Delete {
+                stream,
+                expected,
+                tombstone,
+            },
+        }
+    }
+}
+
+/// Checks a request before it reaches the writer; returns its encoded size
+/// (an estimate for lifecycle records).
+fn validate_op(op: &Op) -> Result<usize> {
+    let lifecycle_bytes = |stream: &str, custom: usize| {
+        crate::codec::encoded_len(stream.len() + 2, 10, 40, 40 + custom, 0)
+    };
+    match op {
+        Op::Append(a) => validate_transaction(a, false),
+        Op::System(a) => validate_transaction(a, true),
+        Op::SetMetadata {
+            stream, metadata, ..
+        } => {
+            validate_stream_name(stream)?;
+            validate_metadata(metadata)?;
+            Ok(lifecycle_bytes(stream, metadata.custom.len()))
+        }
+        Op::Delete { stream, .. } => {
+            validate_stream_name(stream)?;
+            Ok(lifecycle_bytes(
+                stream,
+                crate::limits::MAX_METADATA_CUSTOM_BYTES,
+            ))
+        }
+        Op::Seal => Ok(0),
+    }
+}
+
+/// The single result of a one-record write.
+fn one(mut results: Vec<AppendResult>) -> Result<AppendResult> {
+    results
+        .pop()
+        .ok_or_else(|| Error::InvalidAppend("the writer returned no result".into()))
+}
 
 /// An open event store. Clones share one store.
 #[derive(Clone)]
@@ -61,7 +150,7 @@ impl Store {
         appends: Vec<StreamAppend>,
         done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
     ) {
-        self.enqueue(appends, Box::new(done), true)
+        self.submit_write(Write::Append(appends), done)
     }
 
     /// Like [`Store::submit`] but never blocks: when the writer's queue is
@@ -74,11 +163,31 @@ impl Store {
         appends: Vec<StreamAppend>,
         done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
     ) {
-        self.enqueue(appends, Box::new(done), false)
+        self.try_submit_write(Write::Append(appends), done)
     }
 
-    fn enqueue(&self, appends: Vec<StreamAppend>, reply: Reply, block: bool) {
-        let bytes = match validate_transaction(&appends) {
+    /// Submits any change (see [`Write`]); blocks while the queue is full.
+    /// A metadata change or delete answers with the one result of its
+    /// record in the stream's metadata stream.
+    pub fn submit_write(
+        &self,
+        write: Write,
+        done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
+    ) {
+        self.enqueue(write.into(), Box::new(done), true)
+    }
+
+    /// Submits any change without ever blocking (see [`Store::try_submit`]).
+    pub fn try_submit_write(
+        &self,
+        write: Write,
+        done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
+    ) {
+        self.enqueue(write.into(), Box::new(done), false)
+    }
+
+    fn enqueue(&self, op: Op, reply: Reply, block: bool) {
+        let bytes = match validate_op(&op) {
             Ok(b) => b,
             Err(e) => return reply(Err(e)),
         };
@@ -89,11 +198,7 @@ impl Store {
         let Some(tx) = tx else {
             return reply(Err(Error::Closed));
         };
-        let req = Request {
-            appends,
-            bytes,
-            reply,
-        };
+        let req = Request { op, bytes, reply };
         if block {
             if let Err(e) = tx.send(req) {
                 (e.0.reply)(Err(Error::Closed));
@@ -107,14 +212,72 @@ impl Store {
         }
     }
 
+    /// Submits `op` and blocks until the writer answers.
+    pub(crate) fn write_blocking(&self, op: Op) -> Result<Vec<AppendResult>> {
+        let (tx, rx) = sync_channel(1);
+        self.enqueue(
+            op,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+            true,
+        );
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Replaces a stream's metadata (retention and custom data), checking
+    /// `expected` against the metadata's revision; blocks until durable.
+    /// Allowed for a stream with no events.
+    pub fn set_stream_metadata(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        metadata: StreamMetadata,
+    ) -> Result<AppendResult> {
+        let op = Write::SetMetadata {
+            stream: stream.to_owned(),
+            expected,
+            metadata,
+        };
+        one(self.write_blocking(op.into())?)
+    }
+
+    /// Soft-deletes (or, with `tombstone`, permanently deletes) a stream;
+    /// blocks until durable. Returns the position of the delete record.
+    pub fn delete_stream(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        tombstone: bool,
+    ) -> Result<Position> {
+        let op = Write::Delete {
+            stream: stream.to_owned(),
+            expected,
+            tombstone,
+        };
+        Ok(one(self.write_blocking(op.into())?)?.last_position)
+    }
+
+    /// A stream's metadata, its revision, and whether it is deleted.
+    pub fn get_stream_metadata(&self, stream: &str) -> Result<StreamMetadataInfo> {
+        validate_stream_name(stream)?;
+        let sh = &self.inner.shared;
+        let Some(l) = sh.lifecycles.get(stream) else {
+            return Ok(StreamMetadataInfo::default());
+        };
+        let last = sh.stream_head(stream)?.map(|h| h.0);
+        Ok(StreamMetadataInfo {
+            metadata: l.state.metadata.clone(),
+            metadata_revision: Some(l.metadata_revision),
+            deleted: !l.state.tombstoned && l.state.is_deleted(last),
+            tombstoned: l.state.tombstoned,
+        })
+    }
+
     /// Appends a transaction over one or more streams and blocks until it is
     /// durable. All checks pass and all events are written, or nothing is.
     pub fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
-        let (tx, rx) = sync_channel(1);
-        self.submit(appends, move |r| {
-            let _ = tx.send(r);
-        });
-        rx.recv().map_err(|_| Error::Closed)?
+        self.write_blocking(Op::Append(appends))
     }
 
     /// Appends events to one stream and blocks until they are durable.
@@ -149,11 +312,18 @@ impl Store {
         self.inner.shared.notifier.add_listener(l);
     }
 
-    /// The stream's state: its last revision, or no stream.
+    /// The stream's state for concurrency checks: its last revision, or no
+    /// stream (also when it is deleted and nothing was appended since).
     pub fn stream_revision(&self, stream: &str) -> Result<CurrentRevision> {
-        Ok(match self.inner.shared.stream_head(stream)? {
-            Some((r, _)) => CurrentRevision::Current(r),
-            None => CurrentRevision::NoStream,
+        let sh = &self.inner.shared;
+        let last = sh.stream_head(stream)?.map(|h| h.0);
+        let deleted = sh
+            .lifecycles
+            .get(stream)
+            .is_some_and(|l| l.state.is_deleted(last));
+        Ok(match last {
+            Some(r) if !deleted => CurrentRevision::Current(r),
+            _ => CurrentRevision::NoStream,
         })
     }
 
@@ -255,13 +425,23 @@ impl Store {
 
     /// The newest snapshot of `stream` at or before `at_or_before` (the
     /// newest of all when `None`). A damaged one is [`Error::Corrupt`].
+    /// Snapshots of a deleted stream, or of a revision its metadata now
+    /// hides, are not returned.
     pub fn get_snapshot(
         &self,
         stream: &str,
         at_or_before: Option<Revision>,
     ) -> Result<Option<Snapshot>> {
         validate_stream_name(stream)?;
-        self.inner.snapshots.get(stream, at_or_before)
+        let first = match crate::visible::visible_stream(&self.inner.shared, stream) {
+            Ok(v) => v.first,
+            Err(
+                Error::StreamNotFound(_) | Error::StreamDeleted(_) | Error::StreamTombstoned { .. },
+            ) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let snapshot = self.inner.snapshots.get(stream, at_or_before)?;
+        Ok(snapshot.filter(|s| s.revision >= first))
     }
 
     /// The writer's cumulative counters (group commits, events, sync time).

@@ -160,24 +160,29 @@ pub enum AllFrom {
     Position(Position),
 }
 
-/// A filter for `$all` reads and subscriptions. An empty set matches all.
+/// A filter for `$all` reads and subscriptions. An empty set matches all
+/// application events; system records (streams starting with `$`: stream
+/// metadata, deletes, the store's own history) only with `include_system`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Keep events whose type is one of these (exact match).
     pub event_types: Vec<String>,
     /// Keep events whose stream name starts with one of these.
     pub stream_prefixes: Vec<String>,
+    /// Also deliver system records.
+    pub include_system: bool,
 }
 
 impl Filter {
-    /// True if the filter lets everything through.
+    /// True if the filter lets every application event through.
     pub fn is_empty(&self) -> bool {
         self.event_types.is_empty() && self.stream_prefixes.is_empty()
     }
 
     /// Whether an event of this stream and type passes.
     pub fn matches(&self, stream: &str, event_type: &str) -> bool {
-        (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
+        (self.include_system || !stream.starts_with('$'))
+            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
             && (self.stream_prefixes.is_empty()
                 || self
                     .stream_prefixes
@@ -208,4 +213,33 @@ pub struct StreamInfo {
     pub revision: Revision,
     /// Global position of the last event.
     pub last_position: Position,
+}
+
+/// A stream's retention settings and the application's own metadata.
+/// Every field is optional; unset means "no limit".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamMetadata {
+    /// Keep only the last this many revisions visible (at least 1).
+    pub max_count: Option<u64>,
+    /// Hide events older than this many seconds (at least 1).
+    pub max_age_seconds: Option<u64>,
+    /// Hide revisions below this one.
+    pub truncate_before: Option<Revision>,
+    /// Application bytes (e.g. JSON), returned as given.
+    pub custom: Vec<u8>,
+}
+
+/// A stream's metadata as `get_stream_metadata` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamMetadataInfo {
+    /// The metadata in force.
+    pub metadata: StreamMetadata,
+    /// Revision of the last record of the stream's metadata stream; `None`
+    /// if none was ever written. Expected-revision checks on
+    /// `set_stream_metadata` compare against it.
+    pub metadata_revision: Option<Revision>,
+    /// Soft-deleted, and nothing appended since.
+    pub deleted: bool,
+    /// Tombstoned: can never be written again.
+    pub tombstoned: bool,
 }

@@ -7,10 +7,32 @@ use crate::limits::*;
 use crate::types::{NewEvent, StreamAppend};
 use std::collections::HashSet;
 
-/// Checks a stream name for appends and reads.
+/// Checks a stream name for writes (and for reads of application streams).
 /// Rules: 1..=[`MAX_STREAM_NAME_BYTES`] bytes, no control characters
 /// (so no NUL, which the index uses as a separator), not starting with `$`.
 pub fn validate_stream_name(name: &str) -> Result<()> {
+    validate_name_shape(name)?;
+    if name.starts_with('$') {
+        return Err(Error::ReservedStreamName(name.into()));
+    }
+    Ok(())
+}
+
+/// Checks a stream name for reads: an application stream, or a system
+/// stream clients may read (`lifecycle::is_readable_system_stream`).
+pub fn validate_read_name(name: &str) -> Result<()> {
+    if crate::lifecycle::is_readable_system_stream(name) {
+        // The owner of a metadata stream must itself be a valid name.
+        return match crate::lifecycle::stream_of_metadata(name) {
+            Some(owner) => validate_stream_name(owner),
+            None => Ok(()),
+        };
+    }
+    validate_stream_name(name)
+}
+
+/// Length and characters, whatever the prefix.
+fn validate_name_shape(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::InvalidStreamName {
             name: name.into(),
@@ -28,9 +50,6 @@ pub fn validate_stream_name(name: &str) -> Result<()> {
             name: name.into(),
             reason: "contains a control character",
         });
-    }
-    if name.starts_with('$') {
-        return Err(Error::ReservedStreamName(name.into()));
     }
     Ok(())
 }
@@ -69,7 +88,8 @@ fn validate_event(e: &NewEvent) -> Result<()> {
 }
 
 /// Validates a whole transaction; returns its encoded size in bytes.
-pub(crate) fn validate_transaction(appends: &[StreamAppend]) -> Result<usize> {
+/// `system` allows the store's own `$` streams (never set for clients).
+pub(crate) fn validate_transaction(appends: &[StreamAppend], system: bool) -> Result<usize> {
     if appends.is_empty() {
         return Err(Error::InvalidAppend("no streams to append to".into()));
     }
@@ -84,7 +104,11 @@ pub(crate) fn validate_transaction(appends: &[StreamAppend]) -> Result<usize> {
     let mut count = 0usize;
     let mut bytes = 0usize;
     for a in appends {
-        validate_stream_name(&a.stream)?;
+        if system {
+            validate_name_shape(&a.stream)?;
+        } else {
+            validate_stream_name(&a.stream)?;
+        }
         if !streams.insert(a.stream.as_str()) {
             return Err(Error::InvalidAppend(format!(
                 "stream '{}' appears twice in one transaction",

@@ -14,6 +14,7 @@
 
 use crate::codec::{encode_record, RecordFields};
 use crate::error::{Error, Result};
+use crate::lifecycle::Lifecycle;
 use crate::limits::{
     MAX_GROUP_COMMIT_BYTES, MAX_UNINDEXED_EVENTS, RESERVE_AHEAD_BYTES, WRITER_INDEX_ROOM_WAIT,
 };
@@ -35,10 +36,35 @@ use std::sync::Arc;
 /// Called once with the outcome of a transaction, on the writer thread.
 pub(crate) type Reply = Box<dyn FnOnce(Result<Vec<AppendResult>>) + Send>;
 
-/// A transaction waiting for the writer.
+/// What a request asks the writer to do.
+pub(crate) enum Op {
+    /// A client's transaction (validated: no `$` streams).
+    Append(Vec<StreamAppend>),
+    /// The store's own appends to its system streams.
+    System(Vec<StreamAppend>),
+    /// Replace a stream's metadata (a record in `$$stream`).
+    SetMetadata {
+        stream: String,
+        /// Checked against the metadata stream's revision.
+        expected: ExpectedRevision,
+        metadata: StreamMetadata,
+    },
+    /// Soft-delete or tombstone a stream (a record in `$$stream`).
+    Delete {
+        stream: String,
+        /// Checked against the stream's own revision.
+        expected: ExpectedRevision,
+        tombstone: bool,
+    },
+    /// Seal the active segment so that everything written so far can be
+    /// scavenged; the reply comes once the next segment exists.
+    Seal,
+}
+
+/// A request waiting for the writer.
 pub(crate) struct Request {
-    pub appends: Vec<StreamAppend>,
-    /// Encoded size, from validation.
+    pub op: Op,
+    /// Encoded size, from validation (an estimate for lifecycle records).
     pub bytes: usize,
     pub reply: Reply,
 }
@@ -152,6 +178,7 @@ impl Writer {
         let mut next_pos = self.head + 1;
         self.buf.clear();
         let mut need_roll = false;
+        let mut seal_replies: Vec<Reply> = Vec::new();
         while let Some(req) = queue.front() {
             let used = self.seg_len + self.buf.len() as u64;
             if used + req.bytes as u64 > self.segment_max_bytes && used > FIRST_RECORD_OFFSET {
@@ -159,19 +186,21 @@ impl Writer {
                 break;
             }
             let req = queue.pop_front().expect("front exists");
-            let result = match self.planner.plan(&req.appends, &g.state) {
-                Err(e) => Err(e),
-                Ok(Plan::Dedupe(results)) => Ok(results),
-                Ok(Plan::Write(first_revs)) => {
-                    Ok(self.encode(&req.appends, &first_revs, &mut next_pos, ts, &mut g))
-                }
-            };
+            if let Op::Seal = req.op {
+                // Seal after this group; a segment with nothing in it is
+                // already as sealed as it needs to be.
+                need_roll = self.seg_len + (self.buf.len() as u64) > FIRST_RECORD_OFFSET;
+                seal_replies.push(req.reply);
+                break;
+            }
+            let result = self.apply(req.op, &mut next_pos, ts, &mut g);
             g.replies.push((req.reply, result));
         }
         if !self.buf.is_empty() {
             let t0 = std::time::Instant::now();
             if let Err(e) = self.write_and_sync() {
-                for (reply, _) in g.replies {
+                let replies = g.replies.into_iter().map(|(r, _)| r);
+                for reply in replies.chain(seal_replies) {
                     reply(Err(match &e {
                         Error::DiskFull(m) => Error::DiskFull(m.clone()),
                         Error::Poisoned(m) => Error::Poisoned(m.clone()),
@@ -203,6 +232,44 @@ impl Writer {
                 self.poison(format!("could not create a new segment: {e}"));
             }
         }
+        for reply in seal_replies {
+            reply(match self.shared.poisoned() {
+                Some(why) => Err(Error::Poisoned(why)),
+                None => Ok(Vec::new()),
+            });
+        }
+    }
+
+    /// Plans one request and, if accepted, encodes it into the group.
+    fn apply(
+        &mut self,
+        op: Op,
+        next_pos: &mut Position,
+        ts: i64,
+        g: &mut Group,
+    ) -> Result<Vec<AppendResult>> {
+        let (appends, lifecycle) = match op {
+            Op::Append(a) | Op::System(a) => (a, None),
+            Op::SetMetadata { .. } | Op::Delete { .. } => {
+                let (append, stream, state) = self.planner.plan_lifecycle(op, &g.state)?;
+                (vec![append], Some((stream, state)))
+            }
+            Op::Seal => unreachable!("seals are handled by commit_some"),
+        };
+        let results = match self.planner.plan(&appends, &g.state)? {
+            Plan::Dedupe(results) => results,
+            Plan::Write(first_revs) => self.encode(&appends, &first_revs, next_pos, ts, g),
+        };
+        if let (Some((stream, state)), Some(r)) = (lifecycle, results.first()) {
+            g.state.lifecycle.insert(
+                stream,
+                Lifecycle {
+                    metadata_revision: r.first_revision,
+                    state: Arc::new(state),
+                },
+            );
+        }
+        Ok(results)
     }
 
     /// Makes a durable group visible. Order matters: the committed end first
@@ -223,7 +290,11 @@ impl Writer {
                 tail.push(pos, e);
             }
         }
-        self.planner.committed(std::mem::take(&mut g.state));
+        let mut state = std::mem::take(&mut g.state);
+        self.shared
+            .lifecycles
+            .set_all(std::mem::take(&mut state.lifecycle));
+        self.planner.committed(state);
         self.shared.notifier.notify();
         self.shared.wake_indexer();
     }

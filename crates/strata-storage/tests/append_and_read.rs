@@ -303,6 +303,7 @@ fn read_all_forwards_backwards_filters() {
     let f = Filter {
         stream_prefixes: vec!["order-".into()],
         event_types: vec![],
+        ..Default::default()
     };
     let orders = s
         .read_all(AllFrom::Start, Direction::Forwards, 1000, &f)
@@ -312,6 +313,7 @@ fn read_all_forwards_backwards_filters() {
     let f = Filter {
         stream_prefixes: vec!["order-".into()],
         event_types: vec!["Big".into()],
+        ..Default::default()
     };
     let big = s
         .read_all(AllFrom::Start, Direction::Forwards, 1000, &f)

@@ -85,6 +85,13 @@ pub fn code_and_kind(e: &Error) -> (Code, &'static str) {
         }
         Error::SnapshotTooLarge { .. } => (Code::ResourceExhausted, kind::SNAPSHOT_TOO_LARGE),
         Error::StreamNotFound(_) => (Code::NotFound, kind::STREAM_NOT_FOUND),
+        Error::StreamDeleted(_) => (Code::NotFound, kind::STREAM_DELETED),
+        Error::StreamTombstoned { write: true, .. } => {
+            (Code::FailedPrecondition, kind::STREAM_TOMBSTONED)
+        }
+        Error::StreamTombstoned { write: false, .. } => (Code::NotFound, kind::STREAM_TOMBSTONED),
+        Error::InvalidMetadata(_) => (Code::InvalidArgument, kind::INVALID_METADATA),
+        Error::MetadataTooLarge { .. } => (Code::ResourceExhausted, kind::METADATA_TOO_LARGE),
         Error::PositionBeyondHead { .. } => (Code::OutOfRange, kind::POSITION_BEYOND_HEAD),
         Error::Poisoned(_) => (Code::Unavailable, kind::POISONED),
         Error::DiskFull(_) => (Code::Unavailable, kind::DISK_FULL),

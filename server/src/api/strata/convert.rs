@@ -113,6 +113,7 @@ pub fn filter(f: Option<pb::Filter>) -> st::Filter {
         Some(f) => st::Filter {
             event_types: f.event_types,
             stream_prefixes: f.stream_prefixes,
+            ..Default::default()
         },
     }
 }
