@@ -7,7 +7,7 @@
 //! <data-dir>/LOCK        exclusive lock held while open
 //! <data-dir>/log/*.seg   the log (source of truth)
 //! <data-dir>/index/      sled stream index (derived; may be deleted)
-//! <data-dir>/snapshots/  sled snapshot database (not derived)
+//! <data-dir>/snapshots/  snapshot files (not derived)
 //! ```
 //!
 //! Not here: the public API (`store`), what the threads do (`writer`,
@@ -20,6 +20,7 @@ use crate::limits::*;
 use crate::notify::{Committed, Notifier};
 use crate::plan::{DedupeWindow, Planner};
 use crate::recovery::recover;
+use crate::scavenge::{Ctx, ScavengeOptions, ScavengeStatus, Scavenger};
 use crate::segment::{fsync_dir, Segments, LOG_DIR};
 use crate::shared::{IndexSignal, Shared};
 use crate::snapshot::SnapshotStore;
@@ -64,6 +65,7 @@ pub(crate) struct Inner {
     indexer: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
     pub snapshots: SnapshotStore,
+    pub scavenger: Scavenger,
     pub report: OpenReport,
     _lock: File,
 }
@@ -247,6 +249,7 @@ impl Inner {
             indexer: Mutex::new(Some(indexer)),
             closed: AtomicBool::new(false),
             snapshots,
+            scavenger: Scavenger::default(),
             report: OpenReport {
                 head: rec.head,
                 truncated_bytes: rec.truncated_bytes,
@@ -256,12 +259,43 @@ impl Inner {
         })
     }
 
+    /// Starts a scavenge (or returns the one running).
+    pub(crate) fn start_scavenge(&self, opts: ScavengeOptions) -> Result<ScavengeStatus> {
+        let tx = self.tx.read().unwrap().clone().ok_or(Error::Closed)?;
+        let ctx = Ctx {
+            shared: self.shared.clone(),
+            tx,
+            snapshots: self.snapshots.clone(),
+        };
+        self.scavenger.start(ctx, opts)
+    }
+
+    /// A scavenge the log says started and never finished (a crash or a
+    /// shutdown interrupted it): its options, to start it again.
+    pub(crate) fn interrupted_scavenge(&self) -> Result<Option<ScavengeOptions>> {
+        use crate::scavenge::{options_of_started, SCAVENGE_STARTED};
+        let sh = &self.shared;
+        let Some((_, pos)) = sh.stream_head(crate::lifecycle::SCAVENGES_STREAM)? else {
+            return Ok(None);
+        };
+        let log = sh.reader();
+        let Some(loc) = log.locate(pos)? else {
+            return Ok(None);
+        };
+        let started = crate::reader::PointReader::new(&log).with_record(loc, |v| {
+            (v.event_type == SCAVENGE_STARTED).then(|| options_of_started(v.data))
+        })?;
+        Ok(started)
+    }
+
     /// Stops accepting appends, finishes those queued, indexes everything
     /// and flushes the index. Idempotent.
     pub(crate) fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        // The scavenger holds a sender to the writer: it goes first.
+        self.scavenger.stop();
         self.tx.write().unwrap().take();
         if let Some(w) = self.writer.lock().unwrap().take() {
             let _ = w.join();
@@ -272,7 +306,6 @@ impl Inner {
             let _ = i.join();
         }
         self.shared.index.flush()?;
-        self.snapshots.flush()?;
         Ok(())
     }
 }

@@ -140,6 +140,25 @@ impl Index {
         Ok(())
     }
 
+    /// Removes the entries of events a scavenge drops: sparse revisions, and
+    /// the heads of streams none of whose events is kept.
+    pub(crate) fn forget(&self, revisions: &[(&str, Revision)], heads: &[&str]) -> Result<()> {
+        let mut revs = sled::Batch::default();
+        for (stream, rev) in revisions {
+            if rev % STREAM_SPARSE_INTERVAL_REVISIONS == 0 {
+                revs.remove(rev_key(stream, *rev));
+            }
+        }
+        let mut streams = sled::Batch::default();
+        for name in heads {
+            streams.remove(name.as_bytes());
+        }
+        self.revs.apply_batch(revs)?;
+        self.streams.apply_batch(streams)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     pub(crate) fn flush(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())

@@ -21,6 +21,7 @@
 
 pub mod clock;
 pub mod codec;
+mod compact;
 mod engine;
 pub mod error;
 mod index;
@@ -34,6 +35,7 @@ mod query;
 mod reader;
 mod recovery;
 mod scan;
+pub mod scavenge;
 mod segment;
 mod shared;
 pub mod snapshot;
@@ -48,6 +50,7 @@ mod writer;
 
 pub use error::{Error, Result};
 pub use limits::{MAX_SCAN_EVENTS_PER_READ, WRITER_QUEUE_REQUESTS};
+pub use scavenge::{ScavengeOptions, ScavengeState, ScavengeStatus};
 pub use snapshot::Snapshot;
 pub use stats::{OpenReport, StoreStats, WriterStats};
 pub use store::{Options, Store, Write};

@@ -258,12 +258,6 @@ impl Lifecycles {
             map.insert(k, v);
         }
     }
-
-    /// Every entry (for scavenging and statistics).
-    pub(crate) fn snapshot(&self) -> Vec<(String, Lifecycle)> {
-        let map = self.map.read().unwrap();
-        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-    }
 }
 
 #[cfg(test)]

@@ -88,3 +88,6 @@ pub const DEFAULT_SNAPSHOTS_PER_STREAM: usize = 3;
 pub const SNAPSHOT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest `custom` part of a stream's metadata, in bytes (64 KiB).
 pub const MAX_METADATA_CUSTOM_BYTES: usize = 64 * 1024;
+/// How often a starting scavenge checks whether the index has caught up
+/// with the segments it is about to rewrite.
+pub const SCAVENGE_INDEX_WAIT: Duration = Duration::from_millis(10);

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::limits::{POINT_READ_BYTES, READ_AHEAD_BYTES, READ_BEHIND_BYTES, SCAN_CHUNK_BYTES};
 use crate::notify::{Committed, Notifier};
 use crate::posmap::Located;
-use crate::segment::{Segment, Segments, FIRST_RECORD_OFFSET};
+use crate::segment::{Segment, SegmentSet, FIRST_RECORD_OFFSET};
 use crate::types::Position;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -48,7 +48,8 @@ fn corrupt(seg: &Segment, offset: u64, reason: impl Into<String>) -> Error {
 /// snapshot; byte limits follow the live committed end, which only grows
 /// (locations found in the tail or sled may be newer than the snapshot).
 pub(crate) struct LogReader<'a> {
-    pub segments: &'a Segments,
+    /// The segments as they were when the reader was made.
+    pub segments: SegmentSet,
     pub notifier: &'a Notifier,
     pub committed: Committed,
 }

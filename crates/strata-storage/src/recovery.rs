@@ -112,8 +112,29 @@ fn sealed_map(
     })
 }
 
+/// Removes what a crash can leave behind besides segments and maps: a
+/// scavenge's unfinished rewrite (`*.seg.scavenge`, never renamed, so the
+/// original is intact) and unfinished map files (`*.map.tmp`).
+fn remove_leftovers(log_dir: &Path) -> Result<()> {
+    let mut removed = false;
+    for entry in std::fs::read_dir(log_dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.ends_with(".seg.scavenge") || name.ends_with(".map.tmp") {
+            tracing::info!(path = %path.display(), "removing an unfinished rewrite left by a crash");
+            std::fs::remove_file(&path)?;
+            removed = true;
+        }
+    }
+    if removed {
+        fsync_dir(log_dir)?;
+    }
+    Ok(())
+}
+
 /// Recovers the log in `log_dir`, creating the first segment if there is none.
 pub(crate) fn recover(log_dir: &Path) -> Result<Recovered> {
+    remove_leftovers(log_dir)?;
     let mut listed = list_segments(log_dir)?;
     let mut truncated_bytes = 0;
     // A last segment whose header never became durable is a torn creation.

@@ -113,7 +113,6 @@ pub(crate) struct Segment {
     /// First global position.
     pub base: Position,
     /// 0 as written; n after the n-th scavenge rewrote it.
-    #[allow(dead_code)] // read by the scavenger, which comes next
     pub generation: u32,
     /// Path, for error messages.
     pub path: PathBuf,
@@ -165,15 +164,69 @@ impl Segment {
     }
 }
 
-/// The ordered set of segments, shared by the writer (which adds) and readers.
+/// An immutable list of segments in log order: what one reader sees for
+/// its whole life. A reader that located a record in a segment reads it
+/// from the same segment object (and file), even if a scavenge has
+/// replaced that segment since.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SegmentSet(Arc<Vec<Arc<Segment>>>);
+
+impl SegmentSet {
+    /// The segment holding `pos`: the last one whose base is at most `pos`.
+    pub(crate) fn for_position(&self, pos: Position) -> Option<Arc<Segment>> {
+        let i = self.0.partition_point(|s| s.base <= pos);
+        (i > 0).then(|| self.0[i - 1].clone())
+    }
+
+    /// The segment starting at `base`.
+    pub(crate) fn by_base(&self, base: Position) -> Option<Arc<Segment>> {
+        self.0
+            .binary_search_by_key(&base, |s| s.base)
+            .ok()
+            .map(|i| self.0[i].clone())
+    }
+
+    /// The segment after the one starting at `base`.
+    pub(crate) fn next_after(&self, base: Position) -> Option<Arc<Segment>> {
+        let i = self.0.partition_point(|s| s.base <= base);
+        self.0.get(i).cloned()
+    }
+
+    /// The segment before the one starting at `base`.
+    pub(crate) fn prev_before(&self, base: Position) -> Option<Arc<Segment>> {
+        let i = self.0.partition_point(|s| s.base < base);
+        (i > 0).then(|| self.0[i - 1].clone())
+    }
+
+    /// The last (active) segment.
+    pub(crate) fn last(&self) -> Option<Arc<Segment>> {
+        self.0.last().cloned()
+    }
+
+    pub(crate) fn all(&self) -> &[Arc<Segment>] {
+        &self.0
+    }
+}
+
+/// The current segment list, shared by the writer (which adds and seals),
+/// the scavenger (which replaces) and readers (which take a [`SegmentSet`]).
+/// Changes copy the list: they are rare, reads are not.
 #[derive(Debug, Default)]
 pub(crate) struct Segments {
-    list: RwLock<Vec<Arc<Segment>>>,
+    list: RwLock<SegmentSet>,
 }
 
 impl Segments {
+    /// The list as it is now.
+    pub(crate) fn current(&self) -> SegmentSet {
+        self.list.read().unwrap().clone()
+    }
+
     pub(crate) fn push(&self, seg: Segment) {
-        self.list.write().unwrap().push(Arc::new(seg));
+        let mut list = self.list.write().unwrap();
+        let mut v = list.0.as_ref().clone();
+        v.push(Arc::new(seg));
+        *list = SegmentSet(Arc::new(v));
     }
 
     /// Puts `seg` in place of the segment with the same base (sealing the
@@ -181,51 +234,20 @@ impl Segments {
     /// finish with it.
     pub(crate) fn replace(&self, seg: Segment) {
         let mut list = self.list.write().unwrap();
-        if let Ok(i) = list.binary_search_by_key(&seg.base, |s| s.base) {
-            list[i] = Arc::new(seg);
+        let mut v = list.0.as_ref().clone();
+        if let Ok(i) = v.binary_search_by_key(&seg.base, |s| s.base) {
+            v[i] = Arc::new(seg);
         }
+        *list = SegmentSet(Arc::new(v));
     }
 
     /// The last (active) segment.
     pub(crate) fn last(&self) -> Option<Arc<Segment>> {
-        self.list.read().unwrap().last().cloned()
-    }
-
-    /// The segment holding `pos`: the last one whose base is at most `pos`.
-    pub(crate) fn for_position(&self, pos: Position) -> Option<Arc<Segment>> {
-        let list = self.list.read().unwrap();
-        let i = list.partition_point(|s| s.base <= pos);
-        (i > 0).then(|| list[i - 1].clone())
-    }
-
-    /// The segment starting at `base`.
-    pub(crate) fn by_base(&self, base: Position) -> Option<Arc<Segment>> {
-        let list = self.list.read().unwrap();
-        list.binary_search_by_key(&base, |s| s.base)
-            .ok()
-            .map(|i| list[i].clone())
-    }
-
-    /// The segment after the one starting at `base`.
-    pub(crate) fn next_after(&self, base: Position) -> Option<Arc<Segment>> {
-        let list = self.list.read().unwrap();
-        let i = list.partition_point(|s| s.base <= base);
-        list.get(i).cloned()
-    }
-
-    /// The segment before the one starting at `base`.
-    pub(crate) fn prev_before(&self, base: Position) -> Option<Arc<Segment>> {
-        let list = self.list.read().unwrap();
-        let i = list.partition_point(|s| s.base < base);
-        (i > 0).then(|| list[i - 1].clone())
-    }
-
-    pub(crate) fn all(&self) -> Vec<Arc<Segment>> {
-        self.list.read().unwrap().clone()
+        self.current().last()
     }
 
     pub(crate) fn count(&self) -> usize {
-        self.list.read().unwrap().len()
+        self.current().0.len()
     }
 }
 

@@ -55,7 +55,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn reader(&self) -> LogReader<'_> {
         LogReader {
-            segments: &self.segments,
+            segments: self.segments.current(),
             notifier: &self.notifier,
             committed: self.notifier.committed(),
         }

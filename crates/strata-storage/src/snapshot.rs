@@ -1,31 +1,52 @@
-//! Snapshots stored beside streams, in their own sled database
-//! (`<data-dir>/snapshots/`), separate from the derived stream index: the
-//! index may be deleted and rebuilt from the log, snapshots may not.
+//! Snapshots stored beside streams as plain files under
+//! `<data-dir>/snapshots/`, separate from the derived stream index: the
+//! index may be deleted and rebuilt from the log, snapshots may not (they
+//! are the application's cached state, not log records).
 //!
-//! A save is acknowledged only after `sled::Db::flush` (which fsyncs sled's
-//! log), so an acknowledged snapshot survives `kill -9`. Each value carries
-//! its own CRC-32 so a damaged snapshot is reported as corrupt rather than
-//! served; callers fall back to replaying the stream.
+//! Files rather than an embedded database so that removing a snapshot
+//! removes its bytes: after a stream is deleted and scavenged, nothing of
+//! its state remains in the data directory (an embedded log-structured
+//! database keeps old values in its segments until it compacts them).
 //!
 //! ```text
-//! key:   stream name | 0x00 | revision u64 BE
-//! value: offset size field
-//!             0    4 crc32            CRC-32 of bytes [4, len)
-//!             4    8 created_micros   i64 LE
-//!            12    4 schema_version   u32 LE
-//!            16    2 type_len         u16 LE
-//!            18    . type             UTF-8
-//!             .    4 data_len         u32 LE
-//!             .    . data
-//!             .    4 metadata_len     u32 LE
-//!             .    . metadata
+//! snapshots/<stream dir>/<revision, 20 digits>.snap
+//!   stream dir: the stream name in lowercase hex if it is at most 100 bytes,
+//!               else the hex of its first 64 bytes, '-', and the hex FNV-1a-64
+//!               of the whole name (file names are limited to 255 bytes)
+//!
+//! file: offset size field
+//!            0    4 crc32            CRC-32 of bytes [4, len)
+//!            4    8 created_micros   i64 LE
+//!           12    4 schema_version   u32 LE
+//!           16    2 stream_len       u16 LE
+//!           18    . stream           UTF-8 (must be the stream asked for)
+//!            .    2 type_len         u16 LE
+//!            .    . type             UTF-8
+//!            .    4 data_len         u32 LE
+//!            .    . data
+//!            .    4 metadata_len     u32 LE
+//!            .    . metadata
 //! ```
+//!
+//! A save writes `<revision>.snap.tmp`, fsyncs it, renames it into place
+//! and fsyncs the directory (and the stream directory's parent when it was
+//! created), so an acknowledged snapshot survives a crash or power loss.
+//! Each file carries its own CRC-32: a damaged snapshot is reported as
+//! corrupt rather than served, and callers fall back to replaying.
 
 use crate::error::{Error, Result};
+use crate::segment::fsync_dir;
 use crate::types::Revision;
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub use crate::limits::{DEFAULT_SNAPSHOTS_PER_STREAM, MAX_SNAPSHOT_BYTES};
+
+const SUFFIX: &str = ".snap";
+/// Longest stream name (bytes) kept whole in its directory's name.
+const WHOLE_NAME_BYTES: usize = 100;
 
 /// A snapshot of a stream's state at a revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,19 +84,42 @@ pub(crate) fn check(s: &Snapshot) -> Result<()> {
     Ok(())
 }
 
-fn key(stream: &str, rev: Revision) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.len() + 9);
-    k.extend_from_slice(stream.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&rev.to_be_bytes());
-    k
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The directory name of a stream's snapshots.
+fn stream_dir_name(stream: &str) -> String {
+    let b = stream.as_bytes();
+    if b.len() <= WHOLE_NAME_BYTES {
+        hex(b)
+    } else {
+        format!("{}-{:016x}", hex(&b[..64]), fnv1a64(b))
+    }
+}
+
+fn file_name(rev: Revision) -> String {
+    format!("{rev:020}{SUFFIX}")
 }
 
 fn encode(s: &Snapshot) -> Vec<u8> {
-    let mut v = Vec::with_capacity(30 + s.snapshot_type.len() + s.data.len() + s.metadata.len());
+    let mut v = Vec::with_capacity(
+        32 + s.stream.len() + s.snapshot_type.len() + s.data.len() + s.metadata.len(),
+    );
     v.extend_from_slice(&[0u8; 4]);
     v.extend_from_slice(&s.created_micros.to_le_bytes());
     v.extend_from_slice(&s.schema_version.to_le_bytes());
+    v.extend_from_slice(&(s.stream.len() as u16).to_le_bytes());
+    v.extend_from_slice(s.stream.as_bytes());
     v.extend_from_slice(&(s.snapshot_type.len() as u16).to_le_bytes());
     v.extend_from_slice(s.snapshot_type.as_bytes());
     v.extend_from_slice(&(s.data.len() as u32).to_le_bytes());
@@ -87,12 +131,13 @@ fn encode(s: &Snapshot) -> Vec<u8> {
     v
 }
 
-fn decode(stream: &str, rev: Revision, v: &[u8]) -> std::result::Result<Snapshot, &'static str> {
+fn decode(rev: Revision, v: &[u8]) -> std::result::Result<Snapshot, &'static str> {
     let take = |at: &mut usize, n: usize| -> std::result::Result<&[u8], &'static str> {
         let s = v.get(*at..*at + n).ok_or("truncated")?;
         *at += n;
         Ok(s)
     };
+    let u16_of = |b: &[u8]| u16::from_le_bytes(b.try_into().expect("2 bytes")) as usize;
     let u32_of = |b: &[u8]| u32::from_le_bytes(b.try_into().expect("4 bytes"));
     let mut at = 0;
     let crc = u32_of(take(&mut at, 4)?);
@@ -101,7 +146,11 @@ fn decode(stream: &str, rev: Revision, v: &[u8]) -> std::result::Result<Snapshot
     }
     let created = i64::from_le_bytes(take(&mut at, 8)?.try_into().expect("8 bytes"));
     let schema_version = u32_of(take(&mut at, 4)?);
-    let tlen = u16::from_le_bytes(take(&mut at, 2)?.try_into().expect("2 bytes")) as usize;
+    let slen = u16_of(take(&mut at, 2)?);
+    let stream = std::str::from_utf8(take(&mut at, slen)?)
+        .map_err(|_| "stream not UTF-8")?
+        .to_owned();
+    let tlen = u16_of(take(&mut at, 2)?);
     let ty = std::str::from_utf8(take(&mut at, tlen)?)
         .map_err(|_| "type not UTF-8")?
         .to_owned();
@@ -113,7 +162,7 @@ fn decode(stream: &str, rev: Revision, v: &[u8]) -> std::result::Result<Snapshot
         return Err("trailing bytes");
     }
     Ok(Snapshot {
-        stream: stream.to_owned(),
+        stream,
         revision: rev,
         snapshot_type: ty,
         schema_version,
@@ -123,42 +172,89 @@ fn decode(stream: &str, rev: Revision, v: &[u8]) -> std::result::Result<Snapshot
     })
 }
 
+/// The snapshot files of one directory: (revision, path), ascending.
+fn list(dir: &Path) -> Result<Vec<(Revision, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(rev) = name.strip_suffix(SUFFIX).and_then(|r| r.parse().ok()) {
+            out.push((rev, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct SnapshotStore {
-    db: sled::Db,
-    path: PathBuf,
+    root: PathBuf,
     keep: usize,
+    /// Saves and removals of files are serialised (they are rare).
+    lock: Arc<Mutex<()>>,
 }
 
 impl SnapshotStore {
-    pub(crate) fn open(path: &Path, keep: usize) -> Result<SnapshotStore> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(crate::limits::SNAPSHOT_CACHE_BYTES)
-            .open()?;
+    pub(crate) fn open(root: &Path, keep: usize) -> Result<SnapshotStore> {
+        if !root.exists() {
+            std::fs::create_dir_all(root)?;
+            if let Some(parent) = root.parent() {
+                fsync_dir(parent)?;
+            }
+        }
+        // Unfinished saves of a crash are not snapshots.
+        for stream_dir in std::fs::read_dir(root)? {
+            let stream_dir = stream_dir?.path();
+            if stream_dir.is_dir() {
+                for f in std::fs::read_dir(&stream_dir)? {
+                    let f = f?.path();
+                    if f.extension().is_some_and(|x| x == "tmp") {
+                        std::fs::remove_file(f)?;
+                    }
+                }
+            }
+        }
         Ok(SnapshotStore {
-            db,
-            path: path.to_owned(),
+            root: root.to_owned(),
             keep: keep.max(1),
+            lock: Arc::new(Mutex::new(())),
         })
+    }
+
+    fn dir_of(&self, stream: &str) -> PathBuf {
+        self.root.join(stream_dir_name(stream))
     }
 
     /// Stores a snapshot durably and drops the oldest beyond the per-stream limit.
     pub(crate) fn save(&self, s: &Snapshot) -> Result<()> {
-        self.db.insert(key(&s.stream, s.revision), encode(s))?;
-        let mut prefix = s.stream.as_bytes().to_vec();
-        prefix.push(0);
-        let keys: Vec<sled::IVec> = self
-            .db
-            .scan_prefix(&prefix)
-            .keys()
-            .collect::<std::result::Result<_, _>>()?;
-        if keys.len() > self.keep {
-            for k in &keys[..keys.len() - self.keep] {
-                self.db.remove(k)?;
+        let _g = self.lock.lock().unwrap();
+        let dir = self.dir_of(&s.stream);
+        if !dir.exists() {
+            std::fs::create_dir(&dir)?;
+            fsync_dir(&self.root)?;
+        }
+        let path = dir.join(file_name(s.revision));
+        let tmp = path.with_extension("snap.tmp");
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(&encode(s))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        let files = list(&dir)?;
+        if files.len() > self.keep {
+            for (_, old) in &files[..files.len() - self.keep] {
+                std::fs::remove_file(old)?;
             }
         }
-        self.db.flush()?;
+        fsync_dir(&dir)?;
         Ok(())
     }
 
@@ -168,46 +264,90 @@ impl SnapshotStore {
         stream: &str,
         at_or_before: Option<Revision>,
     ) -> Result<Option<Snapshot>> {
-        let lo = key(stream, 0);
-        let hi = key(stream, at_or_before.unwrap_or(u64::MAX));
-        let Some(r) = self.db.range(lo..=hi).next_back() else {
+        let files = list(&self.dir_of(stream))?;
+        let limit = at_or_before.unwrap_or(u64::MAX);
+        let Some((rev, path)) = files.into_iter().rev().find(|(r, _)| *r <= limit) else {
             return Ok(None);
         };
-        let (k, v) = r?;
-        let rev = u64::from_be_bytes(k[k.len() - 8..].try_into().expect("8 bytes"));
-        decode(stream, rev, &v)
-            .map(Some)
-            .map_err(|reason| Error::Corrupt {
-                file: self.path.clone(),
-                offset: rev,
-                reason: format!("snapshot of '{stream}' at revision {rev}: {reason}"),
-            })
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            // Removed since listed (a concurrent save pruned it).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let corrupt = |reason: String| Error::Corrupt {
+            file: path.clone(),
+            offset: 0,
+            reason: format!("snapshot of '{stream}' at revision {rev}: {reason}"),
+        };
+        let snap = decode(rev, &bytes).map_err(|r| corrupt(r.to_owned()))?;
+        if snap.stream != stream {
+            return Err(corrupt(format!(
+                "the file belongs to stream '{}'",
+                snap.stream
+            )));
+        }
+        Ok(Some(snap))
     }
 
-    /// (count, bytes of values).
+    /// Removes every snapshot for which `keep(stream, revision)` is false;
+    /// returns how many went. A file that does not decode is left alone
+    /// (`get` reports it as corrupt; it is evidence, not garbage).
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&str, Revision) -> bool) -> Result<u64> {
+        let _g = self.lock.lock().unwrap();
+        let mut removed = 0;
+        for stream_dir in std::fs::read_dir(&self.root)? {
+            let dir = stream_dir?.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            let mut left = 0;
+            for (rev, path) in list(&dir)? {
+                let bytes = std::fs::read(&path)?;
+                let stream = decode(rev, &bytes).map(|s| s.stream).ok();
+                match stream {
+                    Some(stream) if !keep(&stream, rev) => {
+                        std::fs::remove_file(&path)?;
+                        removed += 1;
+                    }
+                    _ => left += 1,
+                }
+            }
+            if left == 0 {
+                std::fs::remove_dir(&dir)?;
+            } else {
+                fsync_dir(&dir)?;
+            }
+        }
+        fsync_dir(&self.root)?;
+        Ok(removed)
+    }
+
+    /// (count, bytes of snapshot files).
     pub(crate) fn stats(&self) -> (u64, u64) {
         let mut n = 0;
         let mut bytes = 0;
-        for (_, v) in self.db.iter().flatten() {
-            n += 1;
-            bytes += v.len() as u64;
+        for dir in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for (_, path) in list(&dir.path()).unwrap_or_default() {
+                n += 1;
+                bytes += std::fs::metadata(path).map_or(0, |m| m.len());
+            }
         }
         (n, bytes)
-    }
-
-    pub(crate) fn flush(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
     }
 
     /// Test hook: damage a stored snapshot's bytes in place.
     #[cfg(test)]
     pub(crate) fn corrupt_for_test(&self, stream: &str, rev: Revision) {
-        let k = key(stream, rev);
-        let mut v = self.db.get(&k).unwrap().unwrap().to_vec();
+        let path = self.dir_of(stream).join(file_name(rev));
+        let mut v = std::fs::read(&path).unwrap();
         let last = v.len() - 1;
         v[last] ^= 0xff;
-        self.db.insert(k, v).unwrap();
+        std::fs::write(path, v).unwrap();
     }
 }
 
@@ -221,7 +361,7 @@ mod tests {
         fn value_roundtrip(ty in "[A-Za-z]{0,20}", data in proptest::collection::vec(any::<u8>(), 0..300),
                            meta in proptest::collection::vec(any::<u8>(), 0..30), v in any::<u32>(), ts in any::<i64>(), rev in any::<u64>()) {
             let s = Snapshot { stream: "s".into(), revision: rev, snapshot_type: ty, schema_version: v, data, metadata: meta, created_micros: ts };
-            prop_assert_eq!(decode("s", rev, &encode(&s)).unwrap(), s);
+            prop_assert_eq!(decode(rev, &encode(&s)).unwrap(), s);
         }
 
         #[test]
@@ -230,7 +370,7 @@ mod tests {
             let mut b = encode(&s);
             let at = i.index(b.len());
             b[at] ^= 0x10;
-            prop_assert!(decode("s", 1, &b).is_err());
+            prop_assert!(decode(1, &b).is_err());
         }
     }
 
@@ -260,5 +400,19 @@ mod tests {
         st.corrupt_for_test("a", 30);
         assert!(matches!(st.get("a", None), Err(Error::Corrupt { .. })));
         assert_eq!(st.stats().0, 2);
+        let long = "x".repeat(255);
+        let s = Snapshot {
+            stream: long.clone(),
+            revision: 1,
+            snapshot_type: "T".into(),
+            schema_version: 1,
+            data: vec![1],
+            metadata: vec![],
+            created_micros: 0,
+        };
+        st.save(&s).unwrap();
+        assert_eq!(st.get(&long, None).unwrap().unwrap(), s);
+        assert_eq!(st.retain(|stream, _| stream != long).unwrap(), 1);
+        assert!(st.get(&long, None).unwrap().is_none());
     }
 }

@@ -11,6 +11,7 @@ use crate::lifecycle::validate_metadata;
 use crate::limits::WRITER_QUEUE_REQUESTS;
 use crate::notify::CommitListener;
 use crate::query;
+use crate::scavenge::{ScavengeOptions, ScavengeStatus};
 use crate::snapshot::Snapshot;
 use crate::stats::{OpenReport, StoreStats, WriterStats};
 use crate::types::*;
@@ -130,9 +131,33 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`: locks it, recovers the
     /// log, brings the index up to date, and starts the writer and indexer.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Store> {
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner::open(dir.as_ref(), opts)?),
-        })
+        };
+        if let Some(o) = store.inner.interrupted_scavenge()? {
+            tracing::info!("a scavenge was interrupted; starting it again");
+            store.start_scavenge(o)?;
+        }
+        Ok(store)
+    }
+
+    /// Starts a scavenge in the background — rewriting sealed segments
+    /// without the records that are invisible for good — or returns the one
+    /// already running. The active segment is sealed first, so everything
+    /// written before the call can be reclaimed.
+    pub fn start_scavenge(&self, opts: ScavengeOptions) -> Result<ScavengeStatus> {
+        self.inner.start_scavenge(opts)
+    }
+
+    /// The running scavenge, or the last one since open.
+    pub fn scavenge_status(&self) -> Option<ScavengeStatus> {
+        self.inner.scavenger.status()
+    }
+
+    /// Stops a running scavenge and waits until it has (segments it
+    /// finished stay rewritten). `None` if none ran since open.
+    pub fn stop_scavenge(&self) -> Option<ScavengeStatus> {
+        self.inner.scavenger.stop()
     }
 
     /// What opening found (head, bytes truncated, index position before catch-up).
@@ -383,7 +408,7 @@ impl Store {
     pub fn stats(&self) -> Result<StoreStats> {
         let sh = &self.inner.shared;
         let mut log_bytes = 0;
-        for s in sh.segments.all() {
+        for s in sh.segments.current().all() {
             log_bytes += s.len()?;
         }
         let (snapshots, snapshot_bytes) = self.inner.snapshots.stats();
