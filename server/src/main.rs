@@ -3,8 +3,9 @@
 //! This file owns the command line (clap), logging setup (the only place a
 //! `tracing` subscriber is installed; logs go to stderr) and exit codes.
 //! Subcommands: `serve` (see `serve`), `verify`, `stats`, `health` (see
-//! `admin`). Exit codes: 0 success; 1 failure (including corruption found
-//! by `verify` and NOT_SERVING from `health`); 2 bad usage (clap).
+//! `admin`), `scavenge` (see `remote`). Exit codes: 0 success; 1 failure
+//! (including corruption found by `verify`, NOT_SERVING from `health`, and
+//! a scavenge that did not complete); 2 bad usage (clap).
 
 /// mimalloc instead of glibc malloc: reads and subscriptions allocate and
 /// free a few buffers per event, and glibc's malloc/free took ~15% of the
@@ -17,6 +18,7 @@ mod api;
 mod config;
 mod domain;
 mod net;
+mod remote;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
@@ -48,6 +50,9 @@ enum Command {
     Stats(StatsArgs),
     /// Ask a running server whether it is serving (for health checks).
     Health(HealthArgs),
+    /// Scavenge a running server: give back the disk space of deleted and
+    /// expired events, with a progress bar until it ends.
+    Scavenge(ScavengeArgs),
 }
 
 /// `strata serve`: where the settings file is, and the settings themselves
@@ -92,6 +97,25 @@ struct HealthArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 5)]
     timeout_secs: u64,
+}
+
+#[derive(Debug, Args)]
+struct ScavengeArgs {
+    /// Server address, `host:port` or a URL.
+    #[arg(long, env = "STRATA_ADDR", default_value = "http://127.0.0.1:2113")]
+    addr: String,
+    /// Read at most this many bytes of segments per second.
+    #[arg(long)]
+    max_bytes_per_second: Option<u64>,
+    /// Start it and return at once instead of following it.
+    #[arg(long)]
+    no_wait: bool,
+    /// Stop the running scavenge instead.
+    #[arg(long, conflicts_with_all = ["status", "no_wait", "max_bytes_per_second"])]
+    stop: bool,
+    /// Print the running or last scavenge instead.
+    #[arg(long, conflicts_with_all = ["no_wait", "max_bytes_per_second"])]
+    status: bool,
 }
 
 fn init_tracing(filter: &str) {
@@ -145,6 +169,20 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             init_tracing(&admin_log_level());
             admin::stats(&a.dir.data_dir, a.json)?;
             Ok(true)
+        }
+        Command::Scavenge(ref a) => {
+            init_tracing(&admin_log_level());
+            let action = if a.stop {
+                remote::ScavengeAction::Stop
+            } else if a.status {
+                remote::ScavengeAction::Status
+            } else {
+                remote::ScavengeAction::Start {
+                    max_bytes_per_second: a.max_bytes_per_second,
+                    wait: !a.no_wait,
+                }
+            };
+            remote::scavenge(&a.addr, action)
         }
         Command::Health(ref a) => {
             init_tracing(&admin_log_level());

@@ -1,5 +1,5 @@
 //! The daemon's lifecycle for `strata serve`: open the store, bind, serve
-//! gRPC (Streams, Snapshots, health, reflection) until SIGTERM / Ctrl-C, drain, close.
+//! gRPC (Streams, Snapshots, Admin, health, reflection) until SIGTERM / Ctrl-C, drain, close.
 //!
 //! Shutdown sequence: on the signal, health turns `NOT_SERVING`, a
 //! `watch<bool>` flips to `true` (live subscriptions and long reads end
@@ -84,7 +84,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         shutdown_rx.clone(),
         cfg.max_subscriptions,
     ));
-    let (streams, snapshots) = crate::api::strata::services(node);
+    let (streams, snapshots, admin) = crate::api::strata::services(node);
 
     let (health, health_service) = tonic_health::server::health_reporter();
     crate::api::strata::report_health(&health, ServingStatus::Serving).await;
@@ -145,6 +145,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         .add_service(reflection_v1alpha)
         .add_service(streams)
         .add_service(snapshots)
+        .add_service(admin)
         .serve_with_incoming_shutdown(
             limited_incoming(listener, cfg.max_connections),
             async move {

@@ -55,6 +55,8 @@ pub mod kind {
     pub const SNAPSHOT_AHEAD_OF_STREAM: &str = "snapshot-ahead-of-stream";
     /// A snapshot over the size limit.
     pub const SNAPSHOT_TOO_LARGE: &str = "snapshot-too-large";
+    /// No scavenge ran since the server started.
+    pub const SCAVENGE_NOT_FOUND: &str = "scavenge-not-found";
     /// No snapshot at or before the requested revision.
     pub const SNAPSHOT_NOT_FOUND: &str = "snapshot-not-found";
     /// The stream has no event.

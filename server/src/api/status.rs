@@ -61,6 +61,9 @@ pub fn from_domain(e: domain::Error) -> Status {
             kind::TOO_MANY_SUBSCRIPTIONS,
             e.to_string(),
         ),
+        e @ domain::Error::ScavengeNotFound => {
+            with_kind(Code::NotFound, kind::SCAVENGE_NOT_FOUND, e.to_string())
+        }
         e @ domain::Error::ShuttingDown => {
             with_kind(Code::Unavailable, kind::SHUTTING_DOWN, e.to_string())
         }

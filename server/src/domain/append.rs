@@ -24,7 +24,7 @@
 //! Not here: building the transaction from a request (the adapters).
 
 use super::{Error, Node};
-use strata_storage::{AppendResult, StreamAppend, WRITER_QUEUE_REQUESTS};
+use strata_storage::{AppendResult, StreamAppend, Write, WRITER_QUEUE_REQUESTS};
 use tokio::sync::oneshot;
 
 /// Writer-queue slots left to submitters other than request handlers (the
@@ -75,6 +75,12 @@ impl Node {
     /// Waits for room in the writer's queue, submits a transaction and
     /// waits for the writer's answer.
     async fn submit(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>, Error> {
+        self.submit_write(Write::Append(appends)).await
+    }
+
+    /// Waits for room in the writer's queue, submits any change (appends,
+    /// metadata, deletes: each one writer request) and waits for the answer.
+    pub(super) async fn submit_write(&self, write: Write) -> Result<Vec<AppendResult>, Error> {
         let permit = self
             .appends
             .clone()
@@ -83,7 +89,7 @@ impl Node {
             // The semaphore is never closed.
             .map_err(|_| Error::Storage(strata_storage::Error::Closed))?;
         let (tx, rx) = oneshot::channel();
-        self.store.try_submit(appends, move |r| {
+        self.store.try_submit_write(write, move |r| {
             drop(permit);
             // The receiver is gone only if the caller was dropped; nothing to do.
             let _ = tx.send(r);

@@ -31,6 +31,11 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// No scavenge ran since the server started.
+    #[error(
+        "no scavenge has run since the server started (see the \"$scavenges\" stream for history)"
+    )]
+    ScavengeNotFound,
     /// The server is shutting down; the client should reconnect and resume.
     #[error("the server is shutting down; reconnect and resume")]
     ShuttingDown,

@@ -16,6 +16,8 @@
 //!   fed by the shared live ring in [`live`];
 //! - [`snapshots`]: saving and fetching snapshots;
 //! - [`catalog`]: listing streams, and the facts `ServerInfo` reports;
+//! - [`lifecycle`]: stream metadata, soft deletes and tombstones;
+//! - [`admin`]: starting, following and stopping a scavenge;
 //! - [`paging`]: how many events to read at a time and how they are cut
 //!   into messages (the unit every adapter sends).
 //!
@@ -25,14 +27,16 @@
 //! arriving as a new file here with its rules, called by every adapter:
 //! consumer groups (persistent subscriptions: group state and acks beside
 //! [`subscribe`]), permissions (a check in front of each [`Node`] operation,
-//! taking the caller's identity from the adapter), scavenging and other
-//! admin operations (an `admin.rs` over the store's maintenance calls). A
+//! taking the caller's identity from the adapter), and further admin
+//! operations beside [`admin`]. A
 //! KurrentDB-protocol gRPC adapter and an HTTP side (metrics, health, UI)
 //! live under `api/` and call the same [`Node`].
 
+pub mod admin;
 pub mod append;
 pub mod catalog;
 mod error;
+pub mod lifecycle;
 mod live;
 pub mod paging;
 pub mod read;

@@ -378,8 +378,12 @@ impl Subscription {
                 Direction::Forwards,
                 want,
             ) {
-                // No stream yet is just "nothing to deliver yet".
-                Err(strata_storage::Error::StreamNotFound(_)) => Ok(Vec::new()),
+                // No stream yet, or a deleted one that may be recreated,
+                // is just "nothing to deliver yet" (a tombstone ends it).
+                Err(
+                    strata_storage::Error::StreamNotFound(_)
+                    | strata_storage::Error::StreamDeleted(_),
+                ) => Ok(Vec::new()),
                 r => r,
             };
             let events = blocking(read).await.map_err(Stop::Failed)?;

@@ -113,7 +113,7 @@ pub fn filter(f: Option<pb::Filter>) -> st::Filter {
         Some(f) => st::Filter {
             event_types: f.event_types,
             stream_prefixes: f.stream_prefixes,
-            ..Default::default()
+            include_system: f.include_system,
         },
     }
 }
@@ -236,6 +236,82 @@ pub fn server_info(f: ServerFacts) -> pb::ServerInfoResponse {
         max_event_bytes: f.max_event_bytes as u64,
         max_events_per_append: f.max_events_per_append as u64,
         max_append_bytes: f.max_append_bytes as u64,
+    }
+}
+
+/// Stream metadata from its message (absent = no rules, no custom data).
+pub fn stream_metadata(m: Option<pb::StreamMetadata>) -> st::StreamMetadata {
+    let m = m.unwrap_or_default();
+    st::StreamMetadata {
+        max_count: m.max_count,
+        max_age_seconds: m.max_age_seconds,
+        truncate_before: m.truncate_before,
+        custom: m.custom,
+    }
+}
+
+/// The metadata's expected revision (unset = any).
+pub fn expected_metadata_revision(
+    e: Option<pb::set_stream_metadata_request::ExpectedMetadataRevision>,
+) -> st::ExpectedRevision {
+    use pb::set_stream_metadata_request::ExpectedMetadataRevision as E;
+    match e {
+        None | Some(E::Any(_)) => st::ExpectedRevision::Any,
+        Some(E::NoStream(_)) => st::ExpectedRevision::NoStream,
+        Some(E::Exact(r)) => st::ExpectedRevision::Exact(r),
+    }
+}
+
+/// The delete's expected revision (unset = any).
+pub fn expected_delete_revision(
+    e: Option<pb::delete_stream_request::ExpectedRevision>,
+) -> st::ExpectedRevision {
+    use pb::delete_stream_request::ExpectedRevision as E;
+    match e {
+        None | Some(E::Any(_)) => st::ExpectedRevision::Any,
+        Some(E::NoStream(_)) => st::ExpectedRevision::NoStream,
+        Some(E::StreamExists(_)) => st::ExpectedRevision::StreamExists,
+        Some(E::Exact(r)) => st::ExpectedRevision::Exact(r),
+    }
+}
+
+/// What `GetStreamMetadata` answers.
+pub fn stream_metadata_response(i: st::StreamMetadataInfo) -> pb::GetStreamMetadataResponse {
+    let m = i.metadata;
+    pb::GetStreamMetadataResponse {
+        metadata: Some(pb::StreamMetadata {
+            max_count: m.max_count,
+            max_age_seconds: m.max_age_seconds,
+            truncate_before: m.truncate_before,
+            custom: m.custom,
+        }),
+        metadata_revision: i.metadata_revision,
+        deleted: i.deleted,
+        tombstoned: i.tombstoned,
+    }
+}
+
+/// A scavenge's status to its message.
+pub fn scavenge_status(s: st::ScavengeStatus) -> pb::ScavengeStatus {
+    let state = match s.state {
+        st::ScavengeState::Running => pb::ScavengeState::Running,
+        st::ScavengeState::Completed => pb::ScavengeState::Completed,
+        st::ScavengeState::Stopped => pb::ScavengeState::Stopped,
+        st::ScavengeState::Failed => pb::ScavengeState::Failed,
+    };
+    pb::ScavengeStatus {
+        id: s.id.hyphenated().to_string(),
+        state: state as i32,
+        current_segment: s.current_segment,
+        segments_done: s.segments_done,
+        segments_total: s.segments_total,
+        bytes_processed: s.bytes_processed,
+        bytes_reclaimed: s.bytes_reclaimed,
+        records_dropped: s.records_dropped,
+        started_micros: s.started_micros,
+        finished_micros: s.finished_micros,
+        error: s.error.unwrap_or_default(),
+        max_bytes_per_second: s.max_bytes_per_second,
     }
 }
 

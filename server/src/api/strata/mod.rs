@@ -1,25 +1,28 @@
-//! The strata.v1 gRPC adapter: the `Streams` and `Snapshots` services of
-//! `proto/strata/v1`, over [`Node`].
+//! The strata.v1 gRPC adapter: the `Streams`, `Snapshots` and `Admin`
+//! services of `proto/strata/v1`, over [`Node`].
 //!
 //! [`convert`] is the one place protobuf meets domain types: it checks what
 //! only the protobuf shape can get wrong (UUID strings, enum numbers, `from`
 //! variants that do not fit the target) and applies the wire's defaults.
-//! [`streams`] and [`snapshots`] implement the generated service traits:
+//! [`streams`], [`snapshots`] and [`admin`] implement the generated service traits:
 //! each handler converts, calls one [`Node`] method and converts back,
 //! mapping errors through `api::status`.
 //!
 //! Not here: what any request does (`domain`), or the server's lifecycle
 //! (`serve`, which mounts what [`services`] returns).
 
+mod admin;
 mod convert;
 mod snapshots;
 mod streams;
 
+pub use admin::AdminService;
 pub use snapshots::SnapshotsService;
 pub use streams::StreamsService;
 
 use crate::domain::Node;
 use std::sync::Arc;
+use strata_proto::v1::admin_server::AdminServer;
 use strata_proto::v1::snapshots_server::SnapshotsServer;
 use strata_proto::v1::streams_server::StreamsServer;
 use strata_proto::wire::MAX_GRPC_MESSAGE_BYTES;
@@ -35,21 +38,24 @@ pub fn services(
 ) -> (
     StreamsServer<StreamsService>,
     SnapshotsServer<SnapshotsService>,
+    AdminServer<AdminService>,
 ) {
     let streams = StreamsServer::new(StreamsService::new(node.clone()))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-    let snapshots = SnapshotsServer::new(SnapshotsService::new(node))
+    let snapshots = SnapshotsServer::new(SnapshotsService::new(node.clone()))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-    (streams, snapshots)
+    let admin = AdminServer::new(AdminService::new(node));
+    (streams, snapshots, admin)
 }
 
-/// Reports the health of both strata.v1 services.
+/// Reports the health of the strata.v1 services.
 pub async fn report_health(health: &HealthReporter, status: ServingStatus) {
     for name in [
         <StreamsServer<StreamsService> as NamedService>::NAME,
         <SnapshotsServer<SnapshotsService> as NamedService>::NAME,
+        <AdminServer<AdminService> as NamedService>::NAME,
     ] {
         health.set_service_status(name, status).await;
     }

@@ -1,5 +1,6 @@
-//! `strata.v1.Streams` over [`Node`]: append, read, list, subscribe and
-//! server info, each a conversion, one domain call and a conversion back.
+//! `strata.v1.Streams` over [`Node`]: append, read, list, subscribe, server
+//! info and stream lifecycle (metadata, delete), each a conversion, one
+//! domain call and a conversion back.
 //!
 //! Reads and subscriptions are streamed: the domain hands over a bounded
 //! channel of message-sized pages, and each becomes one response message
@@ -158,5 +159,57 @@ impl Streams for StreamsService {
         _request: Request<pb::ServerInfoRequest>,
     ) -> Result<Response<pb::ServerInfoResponse>, Status> {
         Ok(Response::new(convert::server_info(self.node.facts())))
+    }
+
+    #[tracing::instrument(skip_all, fields(stream = %request.get_ref().stream))]
+    async fn set_stream_metadata(
+        &self,
+        request: Request<pb::SetStreamMetadataRequest>,
+    ) -> Result<Response<pb::SetStreamMetadataResponse>, Status> {
+        let r = request.into_inner();
+        let written = self
+            .node
+            .set_stream_metadata(
+                r.stream,
+                convert::expected_metadata_revision(r.expected_metadata_revision),
+                convert::stream_metadata(r.metadata),
+            )
+            .await
+            .map_err(status::from_domain)?;
+        Ok(Response::new(pb::SetStreamMetadataResponse {
+            metadata_revision: written.metadata_revision,
+            position: written.position,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(stream = %request.get_ref().stream))]
+    async fn get_stream_metadata(
+        &self,
+        request: Request<pb::GetStreamMetadataRequest>,
+    ) -> Result<Response<pb::GetStreamMetadataResponse>, Status> {
+        let info = self
+            .node
+            .get_stream_metadata(request.into_inner().stream)
+            .await
+            .map_err(status::from_domain)?;
+        Ok(Response::new(convert::stream_metadata_response(info)))
+    }
+
+    #[tracing::instrument(skip_all, fields(stream = %request.get_ref().stream, tombstone = request.get_ref().tombstone))]
+    async fn delete_stream(
+        &self,
+        request: Request<pb::DeleteStreamRequest>,
+    ) -> Result<Response<pb::DeleteStreamResponse>, Status> {
+        let r = request.into_inner();
+        let position = self
+            .node
+            .delete_stream(
+                r.stream,
+                convert::expected_delete_revision(r.expected_revision),
+                r.tombstone,
+            )
+            .await
+            .map_err(status::from_domain)?;
+        Ok(Response::new(pb::DeleteStreamResponse { position }))
     }
 }

@@ -1,0 +1,66 @@
+//! `strata.v1.Admin` over [`Node`]: start, follow and stop a scavenge.
+//!
+//! Not here: what a scavenge does (the storage engine), the conversions
+//! (`convert`), the status mapping (`api::status`).
+
+use super::convert;
+use crate::api::status;
+use crate::domain::Node;
+use std::sync::Arc;
+use strata_proto::v1 as pb;
+use strata_proto::v1::admin_server::Admin;
+use strata_storage::ScavengeOptions;
+use tonic::{Request, Response, Status};
+
+/// The `Admin` service implementation. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AdminService {
+    node: Arc<Node>,
+}
+
+impl AdminService {
+    /// Serves `node`'s maintenance operations.
+    pub fn new(node: Arc<Node>) -> AdminService {
+        AdminService { node }
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    #[tracing::instrument(skip_all, fields(max_bytes_per_second = ?request.get_ref().max_bytes_per_second))]
+    async fn start_scavenge(
+        &self,
+        request: Request<pb::StartScavengeRequest>,
+    ) -> Result<Response<pb::ScavengeStatus>, Status> {
+        let opts = ScavengeOptions {
+            max_bytes_per_second: request.into_inner().max_bytes_per_second.filter(|b| *b > 0),
+        };
+        let s = self
+            .node
+            .start_scavenge(opts)
+            .await
+            .map_err(status::from_domain)?;
+        Ok(Response::new(convert::scavenge_status(s)))
+    }
+
+    async fn get_scavenge(
+        &self,
+        _request: Request<pb::GetScavengeRequest>,
+    ) -> Result<Response<pb::ScavengeStatus>, Status> {
+        let s = self.node.scavenge_status().map_err(status::from_domain)?;
+        Ok(Response::new(convert::scavenge_status(s)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn stop_scavenge(
+        &self,
+        _request: Request<pb::StopScavengeRequest>,
+    ) -> Result<Response<pb::ScavengeStatus>, Status> {
+        let s = self
+            .node
+            .stop_scavenge()
+            .await
+            .map_err(status::from_domain)?;
+        Ok(Response::new(convert::scavenge_status(s)))
+    }
+}
