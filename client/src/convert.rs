@@ -83,13 +83,16 @@ pub(crate) fn direction_to_pb(d: Direction) -> i32 {
     }
 }
 
+/// The filter of a request; `None` (the server's default: every
+/// application event, no system records) when it sets nothing.
 pub(crate) fn filter_to_pb(f: &Filter) -> Option<pb::Filter> {
-    if f.is_empty() {
+    if f.is_empty() && !f.include_system {
         None
     } else {
         Some(pb::Filter {
             event_types: f.event_types.clone(),
             stream_prefixes: f.stream_prefixes.clone(),
+            include_system: f.include_system,
         })
     }
 }
@@ -344,6 +347,16 @@ mod tests {
     fn empty_filter_is_unset() {
         assert!(filter_to_pb(&Filter::new()).is_none());
         assert!(filter_to_pb(&Filter::new().event_type("x")).is_some());
+        assert!(filter_to_pb(&Filter::new().include_system(false)).is_none());
+    }
+
+    #[test]
+    fn include_system_is_sent_even_without_conditions() {
+        let p = filter_to_pb(&Filter::new().include_system(true)).unwrap();
+        assert!(p.include_system);
+        assert!(p.event_types.is_empty() && p.stream_prefixes.is_empty());
+        let p = filter_to_pb(&Filter::new().stream_prefix("o-")).unwrap();
+        assert!(!p.include_system);
     }
 
     #[test]

@@ -351,14 +351,21 @@ impl ReadOptions {
     }
 }
 
-/// A filter for `$all` reads and subscriptions. Empty lists match
-/// everything; both lists must match when both are set.
+/// A filter for `$all` reads and subscriptions. Empty lists match every
+/// application event; both lists must match when both are set. System
+/// records (streams starting with `$`: stream metadata and deletes in
+/// `$$<stream>`, scavenge history in `$scavenges`) are left out unless
+/// [`Filter::include_system`] is set — with or without a filter.
 ///
 /// ```
 /// use strata_client::Filter;
 /// let f = Filter::new().event_type("OrderPlaced").stream_prefix("order-");
 /// assert!(f.matches("order-1", "OrderPlaced"));
 /// assert!(!f.matches("user-1", "OrderPlaced"));
+///
+/// let lifecycle = Filter::new().stream_prefix("$$order-").include_system(true);
+/// assert!(lifecycle.matches("$$order-1", "$metadata"));
+/// assert!(!Filter::new().matches("$$order-1", "$metadata"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -367,6 +374,8 @@ pub struct Filter {
     pub event_types: Vec<String>,
     /// Keep events whose stream name starts with one of these.
     pub stream_prefixes: Vec<String>,
+    /// Also deliver system records (streams starting with `$`).
+    pub include_system: bool,
 }
 
 impl Filter {
@@ -387,7 +396,17 @@ impl Filter {
         self
     }
 
-    /// True if the filter lets everything through.
+    /// Also (`true`) or not (`false`, the default) accepts system records:
+    /// events of streams whose name starts with `$`. The type and prefix
+    /// conditions apply to them as to any event.
+    pub fn include_system(mut self, include: bool) -> Self {
+        self.include_system = include;
+        self
+    }
+
+    /// True if the filter has no type or prefix condition: it lets every
+    /// application event through (system records only with
+    /// [`include_system`](Filter::include_system)).
     pub fn is_empty(&self) -> bool {
         self.event_types.is_empty() && self.stream_prefixes.is_empty()
     }
@@ -395,7 +414,8 @@ impl Filter {
     /// Whether an event of this stream and type passes (the server applies
     /// the same rule).
     pub fn matches(&self, stream: &str, event_type: &str) -> bool {
-        (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
+        (self.include_system || !stream.starts_with('$'))
+            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
             && (self.stream_prefixes.is_empty()
                 || self
                     .stream_prefixes
