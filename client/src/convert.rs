@@ -5,10 +5,10 @@ use strata_proto::v1 as pb;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::filter::Filter;
 use crate::types::{
-    AllFrom, AppendResult, Direction, EventData, ExpectedRevision, Filter, RecordedEvent,
-    ServerInfo, Snapshot, SnapshotData, StreamAppend, StreamFrom, StreamSummary, StreamsPage,
-    SubscribeFrom,
+    AllFrom, AppendResult, Direction, EventData, ExpectedRevision, RecordedEvent, ServerInfo,
+    Snapshot, SnapshotData, StreamAppend, StreamFrom, StreamSummary, StreamsPage, SubscribeFrom,
 };
 
 /// The name of the global log in requests.

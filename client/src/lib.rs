@@ -60,6 +60,7 @@ mod builder;
 mod client;
 mod convert;
 mod error;
+mod filter;
 mod read;
 mod resumable;
 mod retry;
@@ -71,11 +72,12 @@ pub use aggregate::{Aggregate, Loaded, Repository, SnapshotPolicy};
 pub use builder::{ClientBuilder, MAX_MESSAGE_BYTES};
 pub use client::Client;
 pub use error::{Error, Result, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
+pub use filter::Filter;
 pub use retry::RetryPolicy;
 pub use time::now_micros;
 pub use types::{
-    AllFrom, AppendResult, CurrentRevision, Direction, EventData, ExpectedRevision, Filter,
-    ReadAllOptions, ReadOptions, RecordedEvent, ServerInfo, Snapshot, SnapshotData, StreamAppend,
-    StreamFrom, StreamSummary, StreamsPage, SubscribeFrom, SubscriptionItem, CONTENT_TYPE_BINARY,
+    AllFrom, AppendResult, CurrentRevision, Direction, EventData, ExpectedRevision, ReadAllOptions,
+    ReadOptions, RecordedEvent, ServerInfo, Snapshot, SnapshotData, StreamAppend, StreamFrom,
+    StreamSummary, StreamsPage, SubscribeFrom, SubscriptionItem, CONTENT_TYPE_BINARY,
     CONTENT_TYPE_JSON,
 };

@@ -18,10 +18,9 @@ use tonic::{Response, Status, Streaming};
 use crate::client::Client;
 use crate::convert;
 use crate::error::Result;
+use crate::filter::Filter;
 use crate::resumable::{resumable, Delivery, Resume};
-use crate::types::{
-    AllFrom, Direction, Filter, ReadAllOptions, ReadOptions, RecordedEvent, StreamFrom,
-};
+use crate::types::{AllFrom, Direction, ReadAllOptions, ReadOptions, RecordedEvent, StreamFrom};
 
 impl Client {
     /// Reads one stream. The server sends pages; the returned stream yields

@@ -20,8 +20,9 @@ use tonic::{Response, Status, Streaming};
 use crate::client::Client;
 use crate::convert;
 use crate::error::{Error, Result};
+use crate::filter::Filter;
 use crate::resumable::{resumable, Delivery, Resume};
-use crate::types::{Filter, ReadOptions, SubscribeFrom, SubscriptionItem};
+use crate::types::{ReadOptions, SubscribeFrom, SubscriptionItem};
 
 impl Client {
     /// Subscribes to one stream: first its history from `from`, then a
