@@ -245,11 +245,13 @@ impl<A: Aggregate> Repository<A> {
 
     /// The current state of `stream`: the newest usable snapshot plus the
     /// events after it (with [`SnapshotPolicy::Never`]: all events). A
-    /// stream with no events loads as the default state with `version: None`.
+    /// stream with no events, or a soft-deleted one, loads as the default
+    /// state with `version: None`.
     ///
     /// # Errors
     ///
-    /// Errors reading the stream, and [`Error::Json`] if an event does not
+    /// Errors reading the stream ([`Error::StreamTombstoned`] for a
+    /// tombstoned one), and [`Error::Json`] if an event does not
     /// deserialize as [`Aggregate::Event`]. Never because of a snapshot.
     ///
     /// ```no_run
@@ -320,7 +322,9 @@ impl<A: Aggregate> Repository<A> {
             Ok(Some(e)) if e.created_micros <= unix_micros => {
                 self.load_up_to(stream, Some(e.revision)).await
             }
-            Ok(_) | Err(Error::NotFound { .. }) => Ok(Loaded::default()),
+            Ok(_) | Err(Error::NotFound { .. } | Error::StreamDeleted { .. }) => {
+                Ok(Loaded::default())
+            }
             Err(e) => Err(e),
         }
     }
@@ -489,8 +493,11 @@ impl<A: Aggregate> Repository<A> {
             let e = match events.try_next().await {
                 Ok(Some(e)) => e,
                 Ok(None) => break,
-                // No events at all: the snapshot (if any) cannot describe it.
-                Err(Error::NotFound { .. }) => return Ok(Loaded::default()),
+                // No events at all (none yet, or soft-deleted): the snapshot
+                // (if any) cannot describe it.
+                Err(Error::NotFound { .. } | Error::StreamDeleted { .. }) => {
+                    return Ok(Loaded::default())
+                }
                 Err(e) => return Err(e),
             };
             let next = loaded.version.map_or(0, |v| v + 1);

@@ -5,7 +5,7 @@
 //! names this crate has always exported. Not here: how calls are retried —
 //! this module only says whether a status is worth retrying.
 
-use strata_proto::wire::{self, percent_decode};
+use strata_proto::wire::{self, kind, percent_decode};
 
 use crate::types::{CurrentRevision, ExpectedRevision};
 
@@ -57,11 +57,30 @@ pub enum Error {
         /// The server's explanation.
         message: String,
     },
-    /// The stream read does not exist (`NOT_FOUND`). (A missing snapshot is
+    /// The stream read does not exist (`NOT_FOUND`), or a delete with an
+    /// expectation other than `Any` found no stream. (A missing snapshot is
     /// not an error: [`Client::get_snapshot`](crate::Client::get_snapshot)
-    /// returns `Ok(None)`.)
+    /// returns `Ok(None)`. A deleted stream is [`Error::StreamDeleted`] or
+    /// [`Error::StreamTombstoned`].)
     #[error("not found: {message}")]
     NotFound {
+        /// The server's explanation.
+        message: String,
+    },
+    /// The stream read was soft-deleted and nothing was appended since
+    /// (`NOT_FOUND` / `stream-deleted`). Appending to it recreates it, its
+    /// revisions continuing after the last one ever written.
+    #[error("stream deleted: {message}")]
+    StreamDeleted {
+        /// The server's explanation.
+        message: String,
+    },
+    /// The stream was tombstoned: deleted for good. Reading it
+    /// (`NOT_FOUND` / `stream-tombstoned`) or writing to it — appending,
+    /// setting its metadata, deleting it again (`FAILED_PRECONDITION` /
+    /// `stream-tombstoned`) — fails, and always will.
+    #[error("stream tombstoned: {message}")]
+    StreamTombstoned {
         /// The server's explanation.
         message: String,
     },
@@ -207,7 +226,11 @@ pub(crate) fn from_status(
             }
         }
         Code::AlreadyExists => Error::PartialDuplicate { message },
-        Code::NotFound => Error::NotFound { message },
+        Code::NotFound => match kind_of(&status).as_str() {
+            kind::STREAM_DELETED => Error::StreamDeleted { message },
+            kind::STREAM_TOMBSTONED => Error::StreamTombstoned { message },
+            _ => Error::NotFound { message },
+        },
         Code::InvalidArgument => Error::InvalidArgument {
             kind: kind_of(&status),
             message,
@@ -217,9 +240,12 @@ pub(crate) fn from_status(
             kind: kind_of(&status),
             message,
         },
-        Code::FailedPrecondition => Error::FailedPrecondition {
-            kind: kind_of(&status),
-            message,
+        Code::FailedPrecondition => match kind_of(&status) {
+            k if k == kind::STREAM_TOMBSTONED => Error::StreamTombstoned { message },
+            other => Error::FailedPrecondition {
+                kind: other,
+                message,
+            },
         },
         Code::DataLoss => Error::DataLoss { message },
         Code::DeadlineExceeded => Error::Timeout,
@@ -245,5 +271,94 @@ mod percent_tests {
         assert_eq!(percent_decode("a%25b").as_deref(), Some("a%b"));
         assert_eq!(percent_decode("caf%C3%A9").as_deref(), Some("café"));
         assert_eq!(percent_decode("bad%2"), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::{Code, Status};
+
+    /// A status as the server sends it: a code, a `strata-error` kind, and
+    /// any further metadata.
+    pub(crate) fn status(code: Code, kind: &str, extra: &[(&'static str, &str)]) -> Status {
+        let mut s = Status::new(code, "msg");
+        let md = s.metadata_mut();
+        md.insert(ERROR_KIND_KEY, kind.parse().unwrap());
+        for (k, v) in extra {
+            md.insert(*k, v.parse().unwrap());
+        }
+        s
+    }
+
+    #[test]
+    fn deleted_and_tombstoned_streams_are_typed() {
+        let e = from_plain_status(status(Code::NotFound, kind::STREAM_DELETED, &[]));
+        assert!(matches!(e, Error::StreamDeleted { message } if message == "msg"));
+        let e = from_plain_status(status(Code::NotFound, kind::STREAM_TOMBSTONED, &[]));
+        assert!(matches!(e, Error::StreamTombstoned { .. }));
+        let e = from_plain_status(status(
+            Code::FailedPrecondition,
+            kind::STREAM_TOMBSTONED,
+            &[],
+        ));
+        assert!(matches!(e, Error::StreamTombstoned { .. }));
+    }
+
+    #[test]
+    fn other_not_found_and_preconditions_are_unchanged() {
+        for k in [kind::STREAM_NOT_FOUND, kind::SCAVENGE_NOT_FOUND, ""] {
+            let e = from_plain_status(status(Code::NotFound, k, &[]));
+            assert!(matches!(e, Error::NotFound { .. }), "{k}: {e:?}");
+        }
+        assert!(matches!(
+            from_plain_status(Status::not_found("no metadata")),
+            Error::NotFound { .. }
+        ));
+        let e = from_plain_status(status(
+            Code::FailedPrecondition,
+            kind::SNAPSHOT_AHEAD_OF_STREAM,
+            &[],
+        ));
+        assert!(
+            matches!(&e, Error::FailedPrecondition { kind, .. } if kind == "snapshot-ahead-of-stream")
+        );
+        // A stream-deleted kind only means "deleted" on NOT_FOUND.
+        let e = from_plain_status(status(Code::FailedPrecondition, kind::STREAM_DELETED, &[]));
+        assert!(matches!(e, Error::FailedPrecondition { .. }));
+    }
+
+    #[test]
+    fn metadata_limits_keep_their_kind() {
+        let e = from_plain_status(status(Code::InvalidArgument, kind::INVALID_METADATA, &[]));
+        assert!(matches!(&e, Error::InvalidArgument { kind, .. } if kind == "invalid-metadata"));
+        let e = from_plain_status(status(
+            Code::ResourceExhausted,
+            kind::METADATA_TOO_LARGE,
+            &[],
+        ));
+        assert!(
+            matches!(&e, Error::ResourceExhausted { kind, .. } if kind == "metadata-too-large")
+        );
+    }
+
+    #[test]
+    fn wrong_expected_revision_needs_a_known_stream() {
+        let s = || {
+            status(
+                Code::Aborted,
+                kind::WRONG_EXPECTED_REVISION,
+                &[(STREAM_KEY, "order-1"), (ACTUAL_REVISION_KEY, "4")],
+            )
+        };
+        let e = from_status(s(), &|n| {
+            (n == "order-1").then_some(ExpectedRevision::Exact(3))
+        });
+        assert!(matches!(
+            e,
+            Error::WrongExpectedRevision { stream, expected: ExpectedRevision::Exact(3), actual: CurrentRevision::Current(4) }
+                if stream == "order-1"
+        ));
+        assert!(matches!(from_plain_status(s()), Error::Other(_)));
     }
 }

@@ -32,7 +32,11 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// The stream yields [`Error::NotFound`](crate::Error::NotFound) if the stream does not exist.
+    /// The stream yields [`Error::NotFound`](crate::Error::NotFound) if the
+    /// stream does not exist, [`Error::StreamDeleted`](crate::Error::StreamDeleted)
+    /// if it was soft-deleted (and nothing appended since), and
+    /// [`Error::StreamTombstoned`](crate::Error::StreamTombstoned) if it was
+    /// tombstoned.
     ///
     /// ```no_run
     /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {

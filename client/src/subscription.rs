@@ -150,7 +150,12 @@ impl SubCursor {
                     client.read_stream(name.clone(), ReadOptions::backwards().max_count(1));
                 match futures::StreamExt::next(&mut last).await {
                     Some(Ok(e)) => SubscribeFrom::After(e.revision),
-                    None | Some(Err(Error::NotFound { .. })) => SubscribeFrom::Start,
+                    // No stream yet, or a soft-deleted one (no visible event;
+                    // the server delivers what a recreation appends):
+                    // everything from here on is new.
+                    None | Some(Err(Error::NotFound { .. } | Error::StreamDeleted { .. })) => {
+                        SubscribeFrom::Start
+                    }
                     Some(Err(e)) => return Err(e),
                 }
             }
