@@ -46,6 +46,7 @@ pub mod types;
 pub mod validate;
 pub mod verify;
 mod visible;
+pub use visible::Visibility;
 mod writer;
 
 pub use error::{Error, Result};

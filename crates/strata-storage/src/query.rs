@@ -71,14 +71,15 @@ pub(crate) fn read_stream(
     Ok(out)
 }
 
-/// `$all` from `from`: up to `max_count` events that pass `filter`,
+/// `$all` from `from`: up to `max_count` visible events that pass `filter`
+/// (every record as stored when `filter` is `None`: the raw log),
 /// examining at most [`MAX_SCAN_EVENTS_PER_READ`] records.
 pub(crate) fn read_all(
     sh: &Shared,
     from: AllFrom,
     direction: Direction,
     max_count: usize,
-    filter: &Filter,
+    filter: Option<&Filter>,
 ) -> Result<AllPage> {
     let log = sh.reader();
     let head = log.committed.head;
@@ -95,6 +96,16 @@ pub(crate) fn read_all(
     let mut visibility = AllVisibility::new(sh);
     let mut failed = None;
     let mut visit = |v: &RecordView<'_>, page: &mut AllPage| {
+        let Some(filter) = filter else {
+            page.events.push(v.to_event());
+            scanned += 1;
+            page.scanned_to = v.position;
+            return if page.events.len() >= max_count || scanned >= MAX_SCAN_EVENTS_PER_READ {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            };
+        };
         if filter.matches(v.stream, v.event_type) {
             match visibility.check(v.stream, v.revision, v.created_micros) {
                 Ok(true) => page.events.push(v.to_event()),

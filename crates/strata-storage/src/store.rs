@@ -374,7 +374,26 @@ impl Store {
         max_count: usize,
         filter: &Filter,
     ) -> Result<AllPage> {
-        query::read_all(&self.inner.shared, from, direction, max_count, filter)
+        query::read_all(&self.inner.shared, from, direction, max_count, Some(filter))
+    }
+
+    /// Reads the log forwards from position `from` as stored: every record,
+    /// system records and records hidden by lifecycle rules included (not
+    /// those a scavenge dropped). For consumers that keep recent records
+    /// and apply [`Store::visibility`] when they serve them.
+    pub fn read_log(&self, from: Position, max_count: usize) -> Result<AllPage> {
+        query::read_all(
+            &self.inner.shared,
+            AllFrom::Position(from),
+            Direction::Forwards,
+            max_count,
+            None,
+        )
+    }
+
+    /// A checker of the lifecycle rules for records from [`Store::read_log`].
+    pub fn visibility(&self) -> crate::visible::Visibility {
+        crate::visible::Visibility::new(self.inner.shared.clone())
     }
 
     /// The first global position committed at or after `micros` (unix µs),

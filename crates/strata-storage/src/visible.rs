@@ -12,6 +12,8 @@ use crate::shared::{missing, Head, Shared};
 use crate::types::Revision;
 use crate::validate::validate_read_name;
 use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
 
 /// The visible part of a stream: revisions `first..=head.0` (empty when
 /// `first > head.0`: the stream exists but every event is hidden).
@@ -84,21 +86,23 @@ pub(crate) fn first_revision_at_or_after(
     crate::query::first_at_or_after(from, last, micros, created_at).map(Some)
 }
 
-/// Per-record visibility for one `$all` read: caches each stream's state
-/// and last revision for the duration of the read.
-pub(crate) struct AllVisibility<'a> {
-    sh: &'a Shared,
+/// Per-record visibility for `$all` reads: caches each stream's state and
+/// last revision for the checker's lifetime (one page), so a stream with a
+/// lifecycle costs one head lookup per page, not per event.
+pub(crate) struct AllVisibility<S: Deref<Target = Shared>> {
+    sh: S,
     /// No stream has a lifecycle record: everything is visible.
     none: bool,
     now_micros: i64,
     streams: HashMap<String, Option<(Lifecycle, Revision)>>,
 }
 
-impl<'a> AllVisibility<'a> {
-    pub(crate) fn new(sh: &'a Shared) -> Self {
+impl<S: Deref<Target = Shared>> AllVisibility<S> {
+    pub(crate) fn new(sh: S) -> Self {
+        let none = sh.lifecycles.is_empty();
         AllVisibility {
             sh,
-            none: sh.lifecycles.is_empty(),
+            none,
             now_micros: crate::clock::now_micros(),
             streams: HashMap::new(),
         }
@@ -132,5 +136,28 @@ impl<'a> AllVisibility<'a> {
             None => true,
             Some((l, last)) => is_visible(&l.state, last, rev, created_micros, self.now_micros),
         })
+    }
+}
+
+/// A visibility check for records read with `Store::read_log` (which
+/// returns them raw): what the lifecycle rules say about one record, as of
+/// when the checker was made. Make one per batch of records.
+pub struct Visibility(AllVisibility<Arc<Shared>>);
+
+impl std::fmt::Debug for Visibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Visibility").finish_non_exhaustive()
+    }
+}
+
+impl Visibility {
+    pub(crate) fn new(sh: Arc<Shared>) -> Visibility {
+        Visibility(AllVisibility::new(sh))
+    }
+
+    /// Whether `event` may be served now.
+    pub fn allows(&mut self, event: &crate::types::RecordedEvent) -> Result<bool> {
+        self.0
+            .check(&event.stream, event.revision, event.created_micros)
     }
 }

@@ -10,13 +10,21 @@
 //! optimisation only: what a subscription delivers is still exactly the log,
 //! in order, whichever path served it.
 //!
+//! The ring holds the log as stored (`Store::read_log`): system records and
+//! records that lifecycle rules hide included, so that a stream deleted
+//! after its events were fed is judged when they are served, not when they
+//! were read. Subscriptions apply their filter and `Store::visibility` to
+//! what they take. Positions in the ring may have gaps (records a scavenge
+//! dropped before they were fed); the ring knows the last position it has
+//! examined.
+//!
 //! It is not a per-subscriber buffer: there is one ring per server, bounded
 //! by [`LIVE_RING_EVENTS`] and [`LIVE_RING_BYTES`].
 
 use super::blocking;
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
-use strata_storage::{AllFrom, Direction, Filter, RecordedEvent, Store};
+use strata_storage::{RecordedEvent, Store};
 use tokio::sync::watch;
 
 /// Most events the live ring holds.
@@ -28,10 +36,24 @@ const FEED_PAGE_EVENTS: usize = 4_096;
 
 #[derive(Debug)]
 struct Ring {
-    /// Position of `events[0]`; when empty, the next position to come.
-    first: u64,
+    /// Every position from here to `fed` was examined and its record (if
+    /// it had one) is in `events`.
+    start: u64,
+    /// The last position examined.
+    fed: u64,
+    /// Records in position order.
     events: VecDeque<Arc<RecordedEvent>>,
     bytes: usize,
+}
+
+/// What a subscription takes from the ring.
+#[derive(Debug)]
+pub struct Recent {
+    /// Records after the asked position, in order (at most the asked number).
+    pub events: Vec<Arc<RecordedEvent>>,
+    /// Every position up to here was examined (the last record's position,
+    /// or the ring's end when the batch reached it).
+    pub through: u64,
 }
 
 /// The shared ring of recent events and the position it is filled to.
@@ -56,7 +78,8 @@ impl LiveFeed {
         let start = store.head();
         let feed = Arc::new(LiveFeed {
             ring: RwLock::new(Ring {
-                first: start + 1,
+                start: start + 1,
+                fed: start,
                 events: VecDeque::new(),
                 bytes: 0,
             }),
@@ -72,17 +95,8 @@ impl LiveFeed {
                     r = head.wait_for(|h| *h > fed) => if r.is_err() { return },
                 }
                 let s = store.clone();
-                let from = AllFrom::Position(fed + 1);
-                let page = match blocking(move || {
-                    s.read_all(
-                        from,
-                        Direction::Forwards,
-                        FEED_PAGE_EVENTS,
-                        &Filter::default(),
-                    )
-                })
-                .await
-                {
+                let from = fed + 1;
+                let page = match blocking(move || s.read_log(from, FEED_PAGE_EVENTS)).await {
                     Ok(p) => p,
                     Err(e) => {
                         // Subscriptions fall back to storage reads; try again shortly.
@@ -91,28 +105,29 @@ impl LiveFeed {
                         continue;
                     }
                 };
-                if page.events.is_empty() {
+                if page.scanned_to <= fed {
                     continue;
                 }
                 fed = page.scanned_to;
-                f.push(page.events);
+                f.push(page.events, fed);
                 f.fed.send_replace(fed);
             }
         });
         feed
     }
 
-    fn push(&self, events: Vec<RecordedEvent>) {
+    fn push(&self, events: Vec<RecordedEvent>, fed: u64) {
         let mut r = self.ring.write().unwrap_or_else(|p| p.into_inner());
         for e in events {
             r.bytes += size(&e);
             r.events.push_back(Arc::new(e));
         }
+        r.fed = fed;
         while r.events.len() > LIVE_RING_EVENTS || (r.bytes > LIVE_RING_BYTES && r.events.len() > 1)
         {
             if let Some(old) = r.events.pop_front() {
                 r.bytes -= size(&old);
-                r.first += 1;
+                r.start = old.position + 1;
             }
         }
     }
@@ -122,16 +137,21 @@ impl LiveFeed {
         self.fed.subscribe()
     }
 
-    /// Events with positions after `after`, at most `max`, if the ring still
-    /// holds position `after + 1` (or it is the next to come); `None` means
+    /// Records with positions after `after`, at most `max`, if the ring
+    /// covers position `after + 1` (or it is the next to come); `None` means
     /// the caller is behind the ring and must read from storage.
-    pub fn after(&self, after: u64, max: usize) -> Option<Vec<Arc<RecordedEvent>>> {
+    pub fn after(&self, after: u64, max: usize) -> Option<Recent> {
         let r = self.ring.read().unwrap_or_else(|p| p.into_inner());
-        let end = r.first + r.events.len() as u64; // next position to come
-        if after + 1 < r.first || after + 1 > end {
+        if after + 1 < r.start || after > r.fed {
             return None;
         }
-        let skip = (after + 1 - r.first) as usize;
-        Some(r.events.iter().skip(skip).take(max).cloned().collect())
+        let i = r.events.partition_point(|e| e.position <= after);
+        let events: Vec<_> = r.events.iter().skip(i).take(max).cloned().collect();
+        let through = if i + events.len() == r.events.len() {
+            r.fed
+        } else {
+            events.last().map_or(after, |e| e.position)
+        };
+        Some(Recent { events, through })
     }
 }

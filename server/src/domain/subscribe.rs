@@ -293,17 +293,22 @@ impl Subscription {
         loop {
             // Caught up or nearly: the shared live ring.
             if let Some(recent) = self.live.after(pos, LIVE_TAKE_EVENTS) {
-                let Some(last) = recent.last().map(|e| e.position) else {
+                if recent.through <= pos {
                     self.caught_up_then_wait(pos, ReadFrom::Ring).await?;
                     continue;
-                };
-                let mine: Vec<RecordedEvent> = recent
-                    .iter()
-                    .filter(|e| filter.matches(&e.stream, &e.event_type))
-                    .map(|e| RecordedEvent::clone(e))
-                    .collect();
+                }
+                let mut visibility = self.store.visibility();
+                let mut mine = Vec::with_capacity(recent.events.len());
+                for e in &recent.events {
+                    if filter.matches(&e.stream, &e.event_type)
+                        && visibility.allows(e).map_err(|e| Stop::Failed(e.into()))?
+                    {
+                        mine.push(RecordedEvent::clone(e));
+                    }
+                }
                 self.send_events(mine).await?;
-                self.examined(&mut pos, last, &mut checkpoints).await?;
+                self.examined(&mut pos, recent.through, &mut checkpoints)
+                    .await?;
                 continue;
             }
             // Behind the ring: read from storage.
@@ -346,15 +351,21 @@ impl Subscription {
         loop {
             if let Some(recent) = examined.and_then(|ex| self.live.after(ex, LIVE_TAKE_EVENTS)) {
                 let ex = examined.unwrap_or(0);
-                let Some(last) = recent.last().map(|e| e.position) else {
+                if recent.through <= ex {
                     self.caught_up_then_wait(ex, ReadFrom::Ring).await?;
                     continue;
-                };
-                let mine: Vec<RecordedEvent> = recent
+                }
+                let mut visibility = self.store.visibility();
+                let mut mine = Vec::new();
+                for e in recent
+                    .events
                     .iter()
                     .filter(|e| *e.stream == *name && e.revision >= next)
-                    .map(|e| RecordedEvent::clone(e))
-                    .collect();
+                {
+                    if visibility.allows(e).map_err(|e| Stop::Failed(e.into()))? {
+                        mine.push(RecordedEvent::clone(e));
+                    }
+                }
                 // The ring must continue the stream exactly where we are;
                 // if not (it cannot, but be safe), re-read from storage.
                 if mine.first().is_some_and(|e| e.revision != next) {
@@ -365,7 +376,7 @@ impl Subscription {
                     next = l.revision.saturating_add(1);
                 }
                 self.send_events(mine).await?;
-                examined = Some(last);
+                examined = Some(recent.through);
                 continue;
             }
             // The head seen *before* reading: everything committed up to it
