@@ -58,9 +58,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How long a unary call (append, list, server info), or the start of a
-    /// read, may take per attempt (default 30 s). Subscriptions are not
-    /// limited.
+    /// How long a unary call (append, list, server info, metadata, delete),
+    /// or the start of a read, may take per attempt (default 30 s).
+    /// Subscriptions are not limited.
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = Some(d);
         self

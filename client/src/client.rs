@@ -1,9 +1,10 @@
 //! The [`Client`] and its unary calls (appends, listing, server info,
 //! snapshots), each run with the request timeout and the retry policy.
 //!
-//! Not here: connecting (`builder.rs`), the retry policy (`retry.rs`), or
-//! the calls that return streams — reads (`read.rs`) and subscriptions
-//! (`subscription.rs`), which add their methods to [`Client`] there.
+//! Not here: connecting (`builder.rs`), the retry policy (`retry.rs`), the
+//! calls that return streams — reads (`read.rs`) and subscriptions
+//! (`subscription.rs`) — or the stream lifecycle calls (`manage.rs`),
+//! which add their methods to [`Client`] there.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -34,7 +35,10 @@ use crate::types::{
 /// the connection broke are retried per the [`RetryPolicy`]; that includes
 /// appends, which is safe because every event carries an id and the server
 /// recognises a re-sent append by its event ids: it returns the original
-/// result with `deduplicated = true` and writes nothing again.
+/// result with `deduplicated = true` and writes nothing again. Metadata
+/// changes and deletes carry no such id, so they are retried only when the
+/// request certainly did not reach the writer (see
+/// [`Client::set_stream_metadata`]).
 ///
 /// ```no_run
 /// # async fn demo() -> strata_client::Result<()> {
@@ -99,9 +103,25 @@ impl Client {
 
     /// Runs one call on a clone of `client` with the request timeout and
     /// the retry policy.
-    async fn retrying<C, T, F, Fut>(
+    pub(crate) async fn retrying<C, T, F, Fut>(
         &self,
         client: &C,
+        call: F,
+    ) -> std::result::Result<T, Status>
+    where
+        C: Clone,
+        F: FnMut(C) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
+    {
+        self.retrying_if(client, is_retryable_status, call).await
+    }
+
+    /// Like [`Self::retrying`], but retries only the failures `retryable`
+    /// accepts (still within the retry policy's attempts and backoff).
+    pub(crate) async fn retrying_if<C, T, F, Fut>(
+        &self,
+        client: &C,
+        retryable: fn(&Status) -> bool,
         mut call: F,
     ) -> std::result::Result<T, Status>
     where
@@ -110,9 +130,7 @@ impl Client {
         Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
     {
         self.retry
-            .run("call", is_retryable_status, || {
-                self.timed(call(client.clone()))
-            })
+            .run("call", retryable, || self.timed(call(client.clone())))
             .await
             .map(tonic::Response::into_inner)
     }

@@ -1,5 +1,7 @@
 //! The one place where protobuf messages (`strata_proto::v1`) and the
-//! client's domain types are converted into each other.
+//! client's domain types are converted into each other: events, reads,
+//! subscriptions and snapshots here, stream lifecycle (metadata, deletes)
+//! in `convert/lifecycle.rs`.
 
 use strata_proto::v1 as pb;
 use uuid::Uuid;
@@ -10,6 +12,8 @@ use crate::types::{
     AllFrom, AppendResult, Direction, EventData, ExpectedRevision, RecordedEvent, ServerInfo,
     Snapshot, SnapshotData, StreamAppend, StreamFrom, StreamSummary, StreamsPage, SubscribeFrom,
 };
+
+pub(crate) mod lifecycle;
 
 /// The name of the global log in requests.
 pub(crate) const ALL_STREAM: &str = "$all";

@@ -183,6 +183,28 @@ pub(crate) fn is_retryable_status(status: &tonic::Status) -> bool {
     }
 }
 
+/// Whether a failed call certainly did nothing on the server, so that even
+/// a write that is not idempotent (a metadata change, a delete) may be sent
+/// again: the connection could not be opened, so the request never left
+/// (a `tonic::ConnectError` in the status's source chain), or the server
+/// refused it before the writer saw it (`UNAVAILABLE` / `overloaded`).
+///
+/// Every other retryable failure (a connection that broke mid-call, a
+/// server closing, a poisoned store) may come after the write was made.
+pub(crate) fn is_safe_to_resend(status: &tonic::Status) -> bool {
+    if status.code() == tonic::Code::Unavailable && kind_of(status) == kind::OVERLOADED {
+        return true;
+    }
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.is::<tonic::ConnectError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// Parses `strata-actual-revision` (decimal or `no-stream`).
 pub(crate) fn parse_actual_revision(status: &tonic::Status) -> Option<CurrentRevision> {
     let v = status
@@ -340,6 +362,61 @@ mod tests {
         assert!(
             matches!(&e, Error::ResourceExhausted { kind, .. } if kind == "metadata-too-large")
         );
+    }
+
+    #[test]
+    fn only_unsent_requests_are_safe_to_resend() {
+        let refused = tonic::ConnectError(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        let s = Status::from_error(Box::new(refused));
+        assert_eq!(s.code(), Code::Unavailable);
+        assert!(is_safe_to_resend(&s));
+        assert!(is_safe_to_resend(&status(
+            Code::Unavailable,
+            kind::OVERLOADED,
+            &[]
+        )));
+
+        for k in [
+            kind::POISONED,
+            kind::CLOSED,
+            kind::SHUTTING_DOWN,
+            kind::DISK_FULL,
+        ] {
+            let s = status(Code::Unavailable, k, &[]);
+            assert!(is_retryable_status(&s) && !is_safe_to_resend(&s), "{k}");
+        }
+        // A connection that broke after the request went out.
+        let broken = Status::unavailable("connection reset");
+        assert!(is_retryable_status(&broken) && !is_safe_to_resend(&broken));
+        let broken = Status::unknown("transport error");
+        assert!(is_retryable_status(&broken) && !is_safe_to_resend(&broken));
+        assert!(!is_safe_to_resend(&status(
+            Code::Aborted,
+            kind::WRONG_EXPECTED_REVISION,
+            &[]
+        )));
+    }
+
+    /// What tonic really reports when nothing listens: the request never
+    /// left, and the status says so.
+    #[tokio::test]
+    async fn a_refused_connection_is_safe_to_resend() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect_lazy();
+        let mut c = strata_proto::v1::streams_client::StreamsClient::new(channel);
+        let s = c
+            .delete_stream(strata_proto::v1::DeleteStreamRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+        assert!(is_safe_to_resend(&s), "{s:?}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Strata stores events in streams and in one global, gaplessly numbered
 //! log (`$all`). This crate talks to a Strata server **only over gRPC** (the
 //! `strata.v1` API in `proto/strata/v1/`): it does not embed the
-//! storage engine, open data directories or run admin commands. It offers:
+//! storage engine, open data directories or run the offline admin commands
+//! (`strata verify`, `strata stats`). It offers:
 //!
 //! - [`Client::append`] / [`Client::append_multi`]: optimistic-concurrency
 //!   appends ([`ExpectedRevision`]); a failed check is the typed
@@ -21,17 +22,24 @@
 //!   failures, without gaps or duplicates.
 //! - [`now_micros`]: the current time in the unit of every Strata timestamp,
 //!   for time-travel reads.
+//! - Stream lifecycle: [`Client::set_stream_metadata`] /
+//!   [`Client::get_stream_metadata`] (retention rules such as `max_count`,
+//!   and custom bytes: [`StreamMetadata`]), [`Client::delete_stream`] (soft:
+//!   appending recreates it) and [`Client::tombstone_stream`] (for good).
 //!
 //! Calls that fail because the server is unavailable are retried with
 //! exponential backoff ([`RetryPolicy`]). Appends are retried too: each event
 //! carries a client-chosen id, and the server recognises a re-sent append by
 //! its ids and returns the original result instead of writing it twice.
+//! Metadata changes and deletes have no such id, so they are retried only
+//! when the request certainly did nothing (no connection, or the server was
+//! overloaded).
 //!
 //! Connections are plain-text HTTP/2 (`http://`); TLS is not supported yet.
 //!
 //! ```no_run
 //! use futures::TryStreamExt;
-//! use strata_client::{Client, Error, EventData, ExpectedRevision, ReadOptions};
+//! use strata_client::{Client, Error, EventData, ExpectedRevision, ReadOptions, StreamMetadata};
 //!
 //! # async fn demo() -> strata_client::Result<()> {
 //! let client = Client::connect("http://127.0.0.1:2113").await?;
@@ -51,6 +59,12 @@
 //!     .try_collect()
 //!     .await?;
 //! assert_eq!(history.len(), 1);
+//!
+//! // Keep only the last 10 events visible, then delete the stream.
+//! client
+//!     .set_stream_metadata("account-1", ExpectedRevision::NoStream, StreamMetadata::new().max_count(10))
+//!     .await?;
+//! client.delete_stream("account-1", ExpectedRevision::Exact(0)).await?;
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
@@ -61,6 +75,8 @@ mod client;
 mod convert;
 mod error;
 mod filter;
+mod lifecycle;
+mod manage;
 mod read;
 mod resumable;
 mod retry;
@@ -73,6 +89,7 @@ pub use builder::{ClientBuilder, MAX_MESSAGE_BYTES};
 pub use client::Client;
 pub use error::{Error, Result, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
 pub use filter::Filter;
+pub use lifecycle::{MetadataWritten, StreamMetadata, StreamMetadataInfo};
 pub use retry::RetryPolicy;
 pub use time::now_micros;
 pub use types::{
