@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use strata_proto::v1::admin_client::AdminClient;
 use strata_proto::v1::snapshots_client::SnapshotsClient;
 use strata_proto::v1::streams_client::StreamsClient;
 use tonic::transport::{Channel, Endpoint};
@@ -58,9 +59,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How long a unary call (append, list, server info, metadata, delete),
-    /// or the start of a read, may take per attempt (default 30 s).
-    /// Subscriptions are not limited.
+    /// How long a unary call (append, list, server info, metadata, delete,
+    /// scavenge control), or the start of a read, may take per attempt
+    /// (default 30 s). Subscriptions are not limited.
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = Some(d);
         self
@@ -92,9 +93,10 @@ impl ClientBuilder {
             inner: StreamsClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            snapshots: SnapshotsClient::new(channel)
+            snapshots: SnapshotsClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            admin: AdminClient::new(channel),
             request_timeout: self.request_timeout,
             retry: self.retry,
         }

@@ -3,7 +3,7 @@
 //!
 //! Not here: connecting (`builder.rs`), the retry policy (`retry.rs`), the
 //! calls that return streams — reads (`read.rs`) and subscriptions
-//! (`subscription.rs`) — or the stream lifecycle calls (`manage.rs`),
+//! (`subscription.rs`) — or the lifecycle and scavenge calls (`manage.rs`),
 //! which add their methods to [`Client`] there.
 
 use std::collections::VecDeque;
@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use strata_proto::v1 as pb;
+use strata_proto::v1::admin_client::AdminClient;
 use strata_proto::v1::snapshots_client::SnapshotsClient;
 use strata_proto::v1::streams_client::StreamsClient;
 use tonic::transport::Channel;
@@ -58,6 +59,7 @@ use crate::types::{
 pub struct Client {
     pub(crate) inner: StreamsClient<Channel>,
     pub(crate) snapshots: SnapshotsClient<Channel>,
+    pub(crate) admin: AdminClient<Channel>,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) retry: RetryPolicy,
 }

@@ -1,7 +1,7 @@
 //! The one place where protobuf messages (`strata_proto::v1`) and the
 //! client's domain types are converted into each other: events, reads,
 //! subscriptions and snapshots here, stream lifecycle (metadata, deletes)
-//! in `convert/lifecycle.rs`.
+//! and scavenges in `convert/lifecycle.rs`.
 
 use strata_proto::v1 as pb;
 use uuid::Uuid;

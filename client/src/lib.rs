@@ -25,7 +25,9 @@
 //! - Stream lifecycle: [`Client::set_stream_metadata`] /
 //!   [`Client::get_stream_metadata`] (retention rules such as `max_count`,
 //!   and custom bytes: [`StreamMetadata`]), [`Client::delete_stream`] (soft:
-//!   appending recreates it) and [`Client::tombstone_stream`] (for good).
+//!   appending recreates it) and [`Client::tombstone_stream`] (for good); and
+//!   [`Client::start_scavenge`] / [`Client::scavenge_status`] /
+//!   [`Client::stop_scavenge`] to give back the disk space of what they hid.
 //!
 //! Calls that fail because the server is unavailable are retried with
 //! exponential backoff ([`RetryPolicy`]). Appends are retried too: each event
@@ -89,7 +91,9 @@ pub use builder::{ClientBuilder, MAX_MESSAGE_BYTES};
 pub use client::Client;
 pub use error::{Error, Result, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
 pub use filter::Filter;
-pub use lifecycle::{MetadataWritten, StreamMetadata, StreamMetadataInfo};
+pub use lifecycle::{
+    MetadataWritten, ScavengeState, ScavengeStatus, StreamMetadata, StreamMetadataInfo,
+};
 pub use retry::RetryPolicy;
 pub use time::now_micros;
 pub use types::{

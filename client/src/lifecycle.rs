@@ -1,12 +1,14 @@
-//! The types of a stream's lifecycle (its metadata, deletes): what callers
-//! hand in and get back from
-//! [`Client::set_stream_metadata`](crate::Client::set_stream_metadata) and
-//! [`Client::get_stream_metadata`](crate::Client::get_stream_metadata).
+//! The types of a stream's lifecycle (its metadata, deletes) and of the
+//! store's upkeep (scavenges): what callers hand in and get back from
+//! [`Client::set_stream_metadata`](crate::Client::set_stream_metadata),
+//! [`Client::get_stream_metadata`](crate::Client::get_stream_metadata) and
+//! the scavenge calls.
 //!
 //! Plain data, like `types.rs`. Not here: the calls (`manage.rs`) or the
-//! protobuf conversions (`convert.rs`).
+//! protobuf conversions (`convert/lifecycle.rs`).
 
 use serde::{de::DeserializeOwned, Serialize};
+use uuid::Uuid;
 
 use crate::error::Result;
 
@@ -130,4 +132,60 @@ pub struct StreamMetadataInfo {
     pub deleted: bool,
     /// Tombstoned: deleted for good, the name can never be used again.
     pub tombstoned: bool,
+}
+
+/// Where a scavenge is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ScavengeState {
+    /// Still going.
+    Running,
+    /// Went through every sealed segment.
+    Completed,
+    /// Stopped on request; the segments it finished stay rewritten.
+    Stopped,
+    /// Gave up on an error ([`ScavengeStatus::error`]).
+    Failed,
+}
+
+/// A scavenge's progress or outcome: the running one, or the last one since
+/// the server started.
+///
+/// A scavenge gives back the disk space of records that are invisible for
+/// good (deleted streams, events hidden by retention rules, superseded
+/// metadata) by rewriting sealed segments while the server keeps serving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScavengeStatus {
+    /// Its id, also in its records in the `$scavenges` stream.
+    pub id: Uuid,
+    /// Running, or how it ended.
+    pub state: ScavengeState,
+    /// First position of the segment being processed (while running).
+    pub current_segment: Option<u64>,
+    /// Segments processed so far.
+    pub segments_done: u64,
+    /// Segments to process in all.
+    pub segments_total: u64,
+    /// Bytes of segments read so far.
+    pub bytes_processed: u64,
+    /// Bytes of disk given back so far.
+    pub bytes_reclaimed: u64,
+    /// Records dropped so far.
+    pub records_dropped: u64,
+    /// When it started, unix microseconds.
+    pub started_micros: i64,
+    /// When it ended, unix microseconds; `None` while running.
+    pub finished_micros: Option<i64>,
+    /// Why it failed; `None` unless [`ScavengeState::Failed`].
+    pub error: Option<String>,
+    /// Its read rate limit, if it has one.
+    pub max_bytes_per_second: Option<u64>,
+}
+
+impl ScavengeStatus {
+    /// True while the scavenge is still going.
+    pub fn is_running(&self) -> bool {
+        self.state == ScavengeState::Running
+    }
 }

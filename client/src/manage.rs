@@ -1,19 +1,24 @@
-//! The [`Client`]'s calls that manage streams rather than their events: a
-//! stream's metadata, soft deletes and tombstones.
+//! The [`Client`]'s calls that manage streams and the store rather than
+//! their events: a stream's metadata, soft deletes and tombstones
+//! (`Streams` service), and scavenges (`Admin` service).
 //!
-//! Retries: reading metadata is retried like any call. Metadata changes and
-//! deletes are not idempotent (the server has no id to recognise a re-sent
-//! one by, and a resend after a change that did happen fails its check or
-//! repeats it), so they are retried only when the request certainly did
-//! nothing (`error::is_safe_to_resend`).
+//! Retries: reading metadata and controlling a scavenge are retried like
+//! any call. Metadata changes and deletes are not idempotent (the server
+//! has no id to recognise a re-sent one by, and a resend after a change
+//! that did happen fails its check or repeats it), so they are retried only
+//! when the request certainly did nothing (`error::is_safe_to_resend`).
 //!
 //! Not here: the types (`lifecycle.rs`), their protobuf forms
 //! (`convert/lifecycle.rs`), the retry loop (`client.rs`, `retry.rs`).
 
+use tonic::Code;
+
 use crate::client::Client;
 use crate::convert::lifecycle as convert;
 use crate::error::{self, is_safe_to_resend, Error, Result};
-use crate::lifecycle::{metadata_stream, MetadataWritten, StreamMetadata, StreamMetadataInfo};
+use crate::lifecycle::{
+    metadata_stream, MetadataWritten, ScavengeStatus, StreamMetadata, StreamMetadataInfo,
+};
 use crate::types::ExpectedRevision;
 use strata_proto::v1 as pb;
 
@@ -197,12 +202,108 @@ impl Client {
         .map(|r| r.position)
         .map_err(|s| error::from_status(s, &|name| (name == stream).then_some(expected)))
     }
+
+    /// Starts a scavenge in the background — reading at most
+    /// `max_bytes_per_second` of segments per second, if set (`None` or 0:
+    /// as fast as the disk allows) — or returns the one already running.
+    /// Everything that became invisible for good before the call can be
+    /// reclaimed. Follow it with [`Client::scavenge_status`]; its start and
+    /// end are also records in the `$scavenges` stream.
+    ///
+    /// Retried when the server is unavailable: a resend finds the scavenge
+    /// the first attempt started and returns it (should that one have
+    /// finished already, another starts, which costs only the reading).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// let mut s = client.start_scavenge(Some(64 << 20)).await?;
+    /// while s.is_running() {
+    ///     println!("{}/{} segments, {} bytes back", s.segments_done, s.segments_total, s.bytes_reclaimed);
+    ///     tokio::time::sleep(Duration::from_secs(1)).await;
+    ///     s = client.scavenge_status().await?.expect("it ran");
+    /// }
+    /// println!("{:?}: {} bytes reclaimed", s.state, s.bytes_reclaimed);
+    /// # Ok(()) }
+    /// ```
+    pub async fn start_scavenge(
+        &self,
+        max_bytes_per_second: Option<u64>,
+    ) -> Result<ScavengeStatus> {
+        let request = pb::StartScavengeRequest {
+            max_bytes_per_second,
+        };
+        let status = self
+            .retrying(&self.admin, |mut c| async move {
+                c.start_scavenge(request).await
+            })
+            .await
+            .map_err(error::from_plain_status)?;
+        convert::scavenge_status_from_pb(status)
+    }
+
+    /// The running scavenge, or the last one since the server started;
+    /// `Ok(None)` if none ran since then. Retried when the server is
+    /// unavailable.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// match client.scavenge_status().await? {
+    ///     Some(s) if s.is_running() => println!("scavenging, {} bytes back so far", s.bytes_reclaimed),
+    ///     Some(s) => println!("last scavenge: {:?}", s.state),
+    ///     None => println!("no scavenge since the server started"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn scavenge_status(&self) -> Result<Option<ScavengeStatus>> {
+        let result = self
+            .retrying(&self.admin, |mut c| async move {
+                c.get_scavenge(pb::GetScavengeRequest {}).await
+            })
+            .await;
+        scavenge_or_none(result)
+    }
+
+    /// Stops the running scavenge and returns its status once it has
+    /// stopped ([`ScavengeState::Stopped`](crate::ScavengeState::Stopped);
+    /// the segments it finished stay rewritten). If none is running, the
+    /// last one's status as it is; `Ok(None)` if none ran since the server
+    /// started. The wait counts against the request timeout. Retried when
+    /// the server is unavailable (stopping twice is harmless).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: strata_client::Client) -> strata_client::Result<()> {
+    /// if let Some(s) = client.stop_scavenge().await? {
+    ///     println!("{:?} after {} segments", s.state, s.segments_done);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn stop_scavenge(&self) -> Result<Option<ScavengeStatus>> {
+        let result = self
+            .retrying(&self.admin, |mut c| async move {
+                c.stop_scavenge(pb::StopScavengeRequest {}).await
+            })
+            .await;
+        scavenge_or_none(result)
+    }
 }
 
 /// The error of a metadata change: a failed check names the metadata stream
 /// (`meta`, i.e. `$$<stream>`), whose revision `expected` was about.
 fn metadata_error(status: tonic::Status, meta: &str, expected: ExpectedRevision) -> Error {
     error::from_status(status, &|name| (name == meta).then_some(expected))
+}
+
+/// A scavenge status, or `None` for NOT_FOUND (no scavenge ran).
+fn scavenge_or_none(
+    result: std::result::Result<pb::ScavengeStatus, tonic::Status>,
+) -> Result<Option<ScavengeStatus>> {
+    match result {
+        Ok(s) => convert::scavenge_status_from_pb(s).map(Some),
+        Err(s) if s.code() == Code::NotFound => Ok(None),
+        Err(s) => Err(error::from_plain_status(s)),
+    }
 }
 
 #[cfg(test)]
@@ -258,5 +359,13 @@ mod tests {
         // A conflict naming some other stream is not this request's.
         let e = metadata_error(conflict("order-ü", "2"), &meta, ExpectedRevision::Exact(1));
         assert!(matches!(e, Error::Other(_)));
+    }
+
+    #[test]
+    fn no_scavenge_is_none() {
+        let none = scavenge_or_none(Err(tonic::Status::not_found("no scavenge")));
+        assert!(matches!(none, Ok(None)));
+        let other = scavenge_or_none(Err(tonic::Status::internal("boom")));
+        assert!(other.is_err());
     }
 }

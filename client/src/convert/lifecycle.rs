@@ -1,9 +1,13 @@
-//! Protobuf ↔ client types for a stream's lifecycle (metadata, deletes).
+//! Protobuf ↔ client types for a stream's lifecycle (metadata, deletes) and
+//! for scavenges (the `Admin` service).
 
 use strata_proto::v1 as pb;
+use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::lifecycle::{MetadataWritten, StreamMetadata, StreamMetadataInfo};
+use crate::lifecycle::{
+    MetadataWritten, ScavengeState, ScavengeStatus, StreamMetadata, StreamMetadataInfo,
+};
 use crate::types::ExpectedRevision;
 
 /// A metadata change's expected revision (of the metadata, not the
@@ -91,6 +95,39 @@ pub(crate) fn delete_stream_to_pb(
     }
 }
 
+/// A scavenge status; an id that is not a UUID, or a state this client
+/// does not know (including unspecified), is malformed.
+pub(crate) fn scavenge_status_from_pb(s: pb::ScavengeStatus) -> Result<ScavengeStatus> {
+    let id = Uuid::parse_str(&s.id)
+        .map_err(|err| Error::MalformedResponse(format!("scavenge id {:?}: {err}", s.id)))?;
+    let state = match pb::ScavengeState::try_from(s.state) {
+        Ok(pb::ScavengeState::Running) => ScavengeState::Running,
+        Ok(pb::ScavengeState::Completed) => ScavengeState::Completed,
+        Ok(pb::ScavengeState::Stopped) => ScavengeState::Stopped,
+        Ok(pb::ScavengeState::Failed) => ScavengeState::Failed,
+        Ok(pb::ScavengeState::Unspecified) | Err(_) => {
+            return Err(Error::MalformedResponse(format!(
+                "scavenge {id}: unknown state {}",
+                s.state
+            )))
+        }
+    };
+    Ok(ScavengeStatus {
+        id,
+        state,
+        current_segment: s.current_segment,
+        segments_done: s.segments_done,
+        segments_total: s.segments_total,
+        bytes_processed: s.bytes_processed,
+        bytes_reclaimed: s.bytes_reclaimed,
+        records_dropped: s.records_dropped,
+        started_micros: s.started_micros,
+        finished_micros: s.finished_micros,
+        error: (!s.error.is_empty()).then_some(s.error),
+        max_bytes_per_second: s.max_bytes_per_second,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +205,79 @@ mod tests {
         assert_eq!(r.expected_revision, Some(P::NoStream(pb::Empty {})));
         let r = delete_stream_to_pb("o-1".into(), ExpectedRevision::Any, false);
         assert_eq!(r.expected_revision, Some(P::Any(pb::Empty {})));
+    }
+
+    fn pb_status(state: pb::ScavengeState) -> pb::ScavengeStatus {
+        pb::ScavengeStatus {
+            id: "67e55044-10b1-426f-9247-bb680e5fe0c8".into(),
+            state: state as i32,
+            current_segment: Some(1),
+            segments_done: 2,
+            segments_total: 5,
+            bytes_processed: 100,
+            bytes_reclaimed: 40,
+            records_dropped: 7,
+            started_micros: 11,
+            finished_micros: None,
+            error: String::new(),
+            max_bytes_per_second: Some(1 << 20),
+        }
+    }
+
+    #[test]
+    fn scavenge_status() {
+        let s = scavenge_status_from_pb(pb_status(pb::ScavengeState::Running)).unwrap();
+        assert_eq!(s.id.to_string(), "67e55044-10b1-426f-9247-bb680e5fe0c8");
+        assert!(s.is_running());
+        assert_eq!((s.segments_done, s.segments_total), (2, 5));
+        assert_eq!(
+            (s.bytes_processed, s.bytes_reclaimed, s.records_dropped),
+            (100, 40, 7)
+        );
+        assert_eq!((s.current_segment, s.finished_micros), (Some(1), None));
+        assert_eq!((s.error, s.max_bytes_per_second), (None, Some(1 << 20)));
+
+        let failed = pb::ScavengeStatus {
+            error: "disk".into(),
+            finished_micros: Some(12),
+            ..pb_status(pb::ScavengeState::Failed)
+        };
+        let s = scavenge_status_from_pb(failed).unwrap();
+        assert_eq!(s.state, ScavengeState::Failed);
+        assert_eq!(
+            (s.error.as_deref(), s.finished_micros),
+            (Some("disk"), Some(12))
+        );
+        for (p, c) in [
+            (pb::ScavengeState::Completed, ScavengeState::Completed),
+            (pb::ScavengeState::Stopped, ScavengeState::Stopped),
+        ] {
+            assert_eq!(scavenge_status_from_pb(pb_status(p)).unwrap().state, c);
+        }
+    }
+
+    #[test]
+    fn malformed_scavenge_status() {
+        let unspecified = pb_status(pb::ScavengeState::Unspecified);
+        assert!(matches!(
+            scavenge_status_from_pb(unspecified),
+            Err(Error::MalformedResponse(_))
+        ));
+        let unknown = pb::ScavengeStatus {
+            state: 42,
+            ..pb_status(pb::ScavengeState::Running)
+        };
+        assert!(matches!(
+            scavenge_status_from_pb(unknown),
+            Err(Error::MalformedResponse(_))
+        ));
+        let bad_id = pb::ScavengeStatus {
+            id: "nope".into(),
+            ..pb_status(pb::ScavengeState::Running)
+        };
+        assert!(matches!(
+            scavenge_status_from_pb(bad_id),
+            Err(Error::MalformedResponse(_))
+        ));
     }
 }
