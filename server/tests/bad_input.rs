@@ -191,7 +191,7 @@ async fn malformed_requests_are_refused_with_the_right_code() {
             Req::Read(pb::ReadRequest {
                 filter: Some(pb::Filter {
                     event_types: vec!["E".into()],
-                    stream_prefixes: vec![],
+                    ..Default::default()
                 }),
                 ..read("existing")
             }),

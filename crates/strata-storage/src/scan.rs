@@ -184,10 +184,16 @@ pub(crate) fn scan_segment(
 /// the bad spot was written by a *later* group than the one the bad spot
 /// belongs to (its `commit_first` is past the first missing position), the
 /// bad spot was already durable — and acknowledged: that is corruption.
-/// The region must also be no larger than one group commit can write.
+/// The region must also be no larger than one group commit can write. A
+/// last segment no longer than its header is a torn segment creation.
 pub(crate) fn is_torn_tail(path: &Path, scan: &SegmentScan) -> Result<bool> {
     use std::os::unix::fs::FileExt;
     if scan.problem.is_none() {
+        return Ok(true);
+    }
+    // A header that never became durable: a segment creation torn by a
+    // crash (recovery removes the file).
+    if scan.file_len <= FIRST_RECORD_OFFSET {
         return Ok(true);
     }
     let rest = scan.file_len.saturating_sub(scan.valid_end);

@@ -256,3 +256,25 @@ fn a_flipped_byte_followed_by_later_commits_is_corruption_not_a_torn_tail() {
     // Nothing was cut: the file is as it was.
     assert_eq!(std::fs::read(&seg).unwrap(), bytes);
 }
+
+#[test]
+fn a_segment_creation_torn_by_a_crash_is_not_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seg, _, _) = build(dir.path());
+    let s = open(dir.path());
+    let head = s.head();
+    drop(s);
+    // The writer was creating the next segment when the power went: the
+    // file exists, its header never reached the disk.
+    for torn in [&b""[..], &b"STRATA"[..]] {
+        let next = seg.with_file_name(format!("{:020}.seg", head + 1));
+        std::fs::write(&next, torn).unwrap();
+        let report = verify(dir.path(), &mut |_, _| {}).unwrap();
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!(report.torn_tail_bytes, torn.len() as u64);
+        let s = open(dir.path());
+        assert_eq!(s.head(), head);
+        assert!(!next.exists(), "recovery removes the torn segment");
+        drop(s);
+    }
+}

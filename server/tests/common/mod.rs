@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use strata_client::{Client, RetryPolicy};
+use strata_proto::v1::admin_client::AdminClient;
 use strata_proto::v1::snapshots_client::SnapshotsClient;
 use strata_proto::v1::streams_client::StreamsClient;
 use tonic::transport::Channel;
@@ -202,6 +203,13 @@ impl Server {
             .max_encoding_message_size(64 << 20)
     }
 
+    /// The raw generated `Admin` client.
+    pub async fn raw_admin(&self) -> AdminClient<Channel> {
+        AdminClient::connect(self.url())
+            .await
+            .expect("connect raw admin client")
+    }
+
     /// Sends SIGTERM and waits for the exit. Async, so that the test's
     /// clients keep running (and can answer the server's GOAWAY) meanwhile.
     pub async fn terminate(&mut self) -> ExitStatus {
@@ -351,4 +359,31 @@ pub fn error_kind(status: &tonic::Status) -> Option<String> {
         .get("strata-error")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// Every event of a raw read, flattened (panics on a failed read).
+pub async fn read_raw(
+    raw: &mut StreamsClient<Channel>,
+    req: strata_proto::v1::ReadRequest,
+) -> Result<Vec<strata_proto::v1::RecordedEvent>, tonic::Status> {
+    let mut out = Vec::new();
+    let mut pages = raw.read(req).await?.into_inner();
+    while let Some(page) = pages.message().await? {
+        out.extend(page.events);
+    }
+    Ok(out)
+}
+
+/// Bytes of every file under `dir`.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let m = e.metadata().expect("metadata");
+        n += if m.is_dir() {
+            dir_bytes(&e.path())
+        } else {
+            m.len()
+        };
+    }
+    n
 }

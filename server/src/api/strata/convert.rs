@@ -411,7 +411,7 @@ mod tests {
         let mut r = req("s", None);
         r.filter = Some(pb::Filter {
             event_types: vec!["x".into()],
-            stream_prefixes: vec![],
+            ..Default::default()
         });
         assert!(read_plan(r).is_err());
         let mut r = req("s", None);
