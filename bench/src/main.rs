@@ -103,6 +103,14 @@ enum Cmd {
         #[command(flatten)]
         args: workloads::AggregateArgs,
     },
+    /// Scavenge speed and its effect on append latency, on a filled log
+    /// with a share of its streams deleted.
+    Scavenge {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: workloads::ScavengeArgs,
+    },
 }
 
 fn main() -> Result<()> {
@@ -118,6 +126,7 @@ fn main() -> Result<()> {
             Cmd::Catchup { common, args } => (common, workloads::Workload::Catchup(args)),
             Cmd::Mixed { common, args } => (common, workloads::Workload::Mixed(args)),
             Cmd::Aggregate { common, args } => (common, workloads::Workload::Aggregate(args)),
+            Cmd::Scavenge { common, args } => (common, workloads::Workload::Scavenge(args)),
             #[cfg(feature = "umadb")]
             Cmd::UmaAppend { args, json } => {
                 return print_report(&workloads::umadb::run_append(args).await?, json)

@@ -11,7 +11,7 @@
 //! Adapters are mounted here: today the strata.v1 gRPC services
 //! (`api::strata`) on the one tonic server; a KurrentDB gRPC adapter joins
 //! them on the same server, and an HTTP side (axum: metrics, health, UI)
-//! would be a second listener started and drained beside it.
+//! shares the same listening port, routed by protocol.
 //!
 //! Not here: command-line parsing, logging setup (`main`), what requests
 //! do (`domain`) or how they are encoded (`api`).

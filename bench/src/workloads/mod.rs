@@ -6,6 +6,7 @@
 mod aggregate;
 mod append;
 mod read;
+mod scavenge;
 mod subscribe;
 #[cfg(feature = "umadb")]
 pub mod umadb;
@@ -13,6 +14,7 @@ pub mod umadb;
 pub use aggregate::AggregateArgs;
 pub use append::{AppendArgs, MixedArgs};
 pub use read::ReadArgs;
+pub use scavenge::ScavengeArgs;
 pub use subscribe::{CatchupArgs, SubscribeArgs};
 
 use crate::report::Report;
@@ -31,6 +33,7 @@ pub enum Workload {
     Catchup(CatchupArgs),
     Mixed(MixedArgs),
     Aggregate(AggregateArgs),
+    Scavenge(ScavengeArgs),
 }
 
 pub async fn connect(addr: &str, n: usize) -> Result<Vec<Channel>> {
@@ -62,6 +65,7 @@ pub async fn run(w: Workload, channels: &[Channel]) -> Result<Report> {
         Workload::Catchup(a) => subscribe::run_catchup(a, channels).await,
         Workload::Mixed(a) => append::run_mixed(a, channels).await,
         Workload::Aggregate(a) => aggregate::run(a, channels).await,
+        Workload::Scavenge(a) => scavenge::run(a, channels).await,
     }
 }
 

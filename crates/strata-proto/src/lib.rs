@@ -1,5 +1,6 @@
 //! Generated protobuf messages and gRPC client/server code for Strata's
-//! public API (`strata.v1`, from `proto/strata/v1/streams.proto`).
+//! public API (`strata.v1`, from `proto/strata/v1/`: streams, snapshots
+//! and admin).
 //!
 //! This crate owns the generated code, the encoded file descriptor set (for
 //! gRPC reflection), and [`wire`]: the metadata names, error kinds and

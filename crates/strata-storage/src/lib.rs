@@ -56,5 +56,5 @@ pub use snapshot::Snapshot;
 pub use stats::{OpenReport, StoreStats, WriterStats};
 pub use store::{Options, Store, Write};
 pub use types::*;
-pub use validate::validate_stream_name;
+pub use validate::{validate_read_name, validate_stream_name};
 pub use verify::{verify, VerifyReport};

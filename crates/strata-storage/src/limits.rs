@@ -84,8 +84,6 @@ pub const RECOVERY_READ_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
 /// Default number of snapshots kept per stream (older ones are dropped).
 pub const DEFAULT_SNAPSHOTS_PER_STREAM: usize = 3;
-/// sled's page cache for the snapshot database, in bytes (64 MiB).
-pub const SNAPSHOT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest `custom` part of a stream's metadata, in bytes (64 KiB).
 pub const MAX_METADATA_CUSTOM_BYTES: usize = 64 * 1024;
 /// How often a starting scavenge checks whether the index has caught up

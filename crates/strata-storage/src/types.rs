@@ -1,7 +1,7 @@
 //! Domain types of the storage engine: what callers hand in and get back.
 //!
 //! These are plain data; no I/O happens here. The server converts protobuf
-//! messages into these types in exactly one place (`server/src/convert.rs`).
+//! messages into these types in exactly one place (`server/src/api/strata/convert.rs`).
 
 use uuid::Uuid;
 

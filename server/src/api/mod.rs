@@ -4,7 +4,7 @@
 //! defaults of its fields and the response encoding — never the rules of
 //! what a request does, which live once in `domain`.
 //!
-//! - [`strata`]: the strata.v1 gRPC services (`Streams`, `Snapshots`);
+//! - [`strata`]: the strata.v1 gRPC services (`Streams`, `Snapshots`, `Admin`);
 //! - [`status`]: the one mapping of domain and storage errors to
 //!   `tonic::Status`, shared by every gRPC adapter;
 //! - [`decode_errors`]: a tower layer turning tonic's "cannot decode"
@@ -13,7 +13,7 @@
 //! Room for what comes next, each a sibling of [`strata`]: `kurrent/` (the
 //! KurrentDB gRPC protocol, its own protobuf conversion over the same
 //! [`crate::domain::Node`] calls) and `http/` (an axum router for metrics,
-//! health and the UI, served beside tonic).
+//! health and the UI, served on the same port as tonic).
 //!
 //! Not here: listeners, signals and process lifecycle (`serve`), and the
 //! connection cap (`net`).

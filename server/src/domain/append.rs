@@ -6,11 +6,11 @@
 //! [`MAX_IN_FLIGHT_APPEND_REQUESTS`] of its appends be queued or committing
 //! at once, counted by a semaphore. An append first awaits a permit (a full
 //! queue makes callers wait as tasks, not as blocked threads), then calls
-//! `Store::try_submit`, which validates on the calling thread and never
+//! `Store::try_submit_write`, which validates on the calling thread and never
 //! blocks. The permit travels into the store's callback and is released
 //! when the writer answers, so a caller that goes away cannot free a slot
 //! its transaction still occupies. Since the server's own appends cannot
-//! fill the queue, `try_submit` reports `Overloaded` only if something else
+//! fill the queue, `try_submit_write` reports `Overloaded` only if something else
 //! in the process filled the headroom; that append then fails fast with
 //! `UNAVAILABLE` / `overloaded`, which clients retry (docs/DECISIONS.md).
 //!

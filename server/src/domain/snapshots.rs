@@ -1,7 +1,7 @@
 //! Snapshots: save and fetch snapshots of a stream's state, stored beside
 //! the stream by the storage engine.
 //!
-//! Both are a single blocking storage call (sled, plus an fsync on save),
+//! Both are a single blocking storage call (file I/O, fsyncs on save),
 //! so they run on tokio's blocking pool. A snapshot is only an optimisation
 //! for loaders: nothing here ever touches the stream itself. The store
 //! checks the revision against the stream and the size; it keeps the

@@ -155,7 +155,7 @@ impl Node {
                 }
             }
             SubscribeTarget::Stream(name) => {
-                strata_storage::validate_stream_name(&name)?;
+                strata_storage::validate_read_name(&name)?;
                 let name: Arc<str> = name.into();
                 let next = match plan.start {
                     SubscribeStart::Start => 0,
