@@ -500,7 +500,14 @@ impl<A: Aggregate> Repository<A> {
                 }
                 Err(e) => return Err(e),
             };
-            let next = loaded.version.map_or(0, |v| v + 1);
+            if upto.is_some_and(|u| e.revision > u) {
+                break;
+            }
+            // With no snapshot, history starts at the first visible event:
+            // revision 0, or later for a stream recreated after a soft
+            // delete (or truncated by its metadata). After that, and after
+            // a snapshot, revisions must follow one another.
+            let next = loaded.version.map_or(e.revision, |v| v + 1);
             if e.revision != next {
                 return Err(Error::MalformedResponse(format!(
                     "stream {stream:?}: expected revision {next}, got {}",

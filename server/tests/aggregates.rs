@@ -331,3 +331,44 @@ async fn historical_loads_by_revision_and_time() {
     let now = repo.load_at_time(stream, i64::MAX).await.unwrap();
     assert_eq!(now.state, fold(&history));
 }
+
+#[tokio::test]
+async fn a_stream_recreated_after_a_soft_delete_loads_as_a_new_history() {
+    let server = Server::start();
+    let client = server.client().await;
+    let repo: Repository<Ledger> = Repository::new(client.clone(), SnapshotPolicy::EveryNEvents(2));
+    let mut l = repo.load("ledger-9").await.unwrap();
+    for n in 1..=5 {
+        repo.save("ledger-9", &mut l, vec![LedgerEvent::Deposited(n)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(l.state.balance, 15);
+    client
+        .delete_stream("ledger-9", ExpectedRevision::Exact(4))
+        .await
+        .unwrap();
+    let gone = repo.load("ledger-9").await.unwrap();
+    assert_eq!(gone.version, None, "deleted: nothing, and no old snapshot");
+    let mut again = gone;
+    repo.save("ledger-9", &mut again, vec![LedgerEvent::Deposited(100)])
+        .await
+        .unwrap();
+    repo.save("ledger-9", &mut again, vec![LedgerEvent::Withdrawn(1)])
+        .await
+        .unwrap();
+    let reloaded = repo.load("ledger-9").await.unwrap();
+    assert_eq!(reloaded.state.balance, 99);
+    assert_eq!(reloaded.state.events, 2);
+    assert_eq!(
+        reloaded.version,
+        Some(6),
+        "revisions continue after the delete"
+    );
+    assert_eq!(
+        (reloaded.state.clone(), reloaded.version),
+        (again.state.clone(), again.version)
+    );
+    let at5 = repo.load_at_revision("ledger-9", 5).await.unwrap();
+    assert_eq!((at5.state.balance, at5.version), (100, Some(5)));
+}
