@@ -74,8 +74,9 @@ fn summary(s: &pb::ScavengeStatus) -> String {
     line
 }
 
-/// Runs `strata scavenge`; `Ok(true)` when the scavenge completed (or, for
-/// `Status` and a start without waiting, when the request succeeded).
+/// Runs `strata scavenge`; `Ok(true)` when the scavenge completed (for
+/// `Stop`: when it is stopped or had completed; for `Status` and a start
+/// without waiting: when the request succeeded).
 pub fn scavenge(addr: &str, action: ScavengeAction) -> anyhow::Result<bool> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -101,11 +102,18 @@ pub fn scavenge(addr: &str, action: ScavengeAction) -> anyhow::Result<bool> {
                 }
                 follow(&mut admin, s).await?
             }
-            ScavengeAction::Stop => admin
-                .stop_scavenge(pb::StopScavengeRequest {})
-                .await
-                .context("stopping the scavenge")?
-                .into_inner(),
+            ScavengeAction::Stop => {
+                let s = admin
+                    .stop_scavenge(pb::StopScavengeRequest {})
+                    .await
+                    .context("stopping the scavenge")?
+                    .into_inner();
+                println!("{}", summary(&s));
+                return Ok(matches!(
+                    state(&s),
+                    pb::ScavengeState::Stopped | pb::ScavengeState::Completed
+                ));
+            }
             ScavengeAction::Status => {
                 let s = admin
                     .get_scavenge(pb::GetScavengeRequest {})

@@ -20,13 +20,15 @@ use crate::limits::*;
 use crate::notify::{Committed, Notifier};
 use crate::plan::{DedupeWindow, Planner};
 use crate::recovery::recover;
+use crate::request::Request;
 use crate::scavenge::{Ctx, ScavengeOptions, ScavengeStatus, Scavenger};
-use crate::segment::{fsync_dir, Segments, LOG_DIR};
+use crate::segment::{fsync_dir, LOG_DIR};
+use crate::segments::Segments;
 use crate::shared::{IndexSignal, Shared};
 use crate::snapshot::SnapshotStore;
 use crate::stats::{OpenReport, WriterCounters};
 use crate::tail::Tail;
-use crate::writer::{LogEnd, Request, Writer};
+use crate::writer::{LogEnd, Writer};
 use std::fs::{File, OpenOptions};
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -295,7 +297,7 @@ impl Inner {
             return Ok(());
         }
         // The scavenger holds a sender to the writer: it goes first.
-        self.scavenger.stop();
+        self.scavenger.interrupt();
         self.tx.write().unwrap().take();
         if let Some(w) = self.writer.lock().unwrap().take() {
             let _ = w.join();

@@ -17,9 +17,9 @@ use crate::lifecycle::{
 };
 use crate::limits::HEAD_CACHE_STREAMS;
 use crate::reader::PointReader;
+use crate::request::Op;
 use crate::shared::{Head, Shared};
 use crate::types::*;
-use crate::writer::Op;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use uuid::Uuid;

@@ -14,7 +14,9 @@ use crate::limits::MAX_SCAN_EVENTS_PER_READ;
 use crate::reader::PointReader;
 use crate::shared::Shared;
 use crate::types::*;
-use crate::visible::{first_revision_at_or_after, visible_stream, AllVisibility, VisibleStream};
+use crate::visible::{
+    first_at_or_after, first_revision_at_or_after, visible_stream, AllVisibility, VisibleStream,
+};
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
@@ -161,25 +163,6 @@ pub(crate) fn read_all(
         return Err(e);
     }
     Ok(page)
-}
-
-/// The smallest `k` in `lo..=hi` whose time is at or after `micros`, given
-/// that `time_of` is non-decreasing (`hi` when none is before `hi`).
-pub(crate) fn first_at_or_after(
-    mut lo: u64,
-    mut hi: u64,
-    micros: i64,
-    mut time_of: impl FnMut(u64) -> Result<i64>,
-) -> Result<u64> {
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if time_of(mid)? < micros {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    Ok(lo)
 }
 
 /// The first global position committed at or after `micros` (unix µs), or

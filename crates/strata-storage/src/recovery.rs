@@ -17,9 +17,8 @@ use crate::codec::{
 use crate::error::{Error, Result};
 use crate::posmap::{build_offsets, open_map, write_map, PosMap};
 use crate::scan::{is_torn_tail, scan_segment};
-use crate::segment::{
-    create_segment, fsync_dir, list_segments, segment_path, Segment, FIRST_RECORD_OFFSET,
-};
+use crate::segment::{create_segment, fsync_dir, list_segments, segment_path, FIRST_RECORD_OFFSET};
+use crate::segments::Segment;
 use crate::types::Position;
 use std::fs::{File, OpenOptions};
 use std::io::Read;

@@ -7,15 +7,17 @@
 //! rewrites every sealed segment that holds droppable records (`compact`),
 //! drops snapshots that are no longer visible, and records how it ended.
 //! A store that opens with a started-but-unfinished scavenge in its history
-//! starts it again (every step is idempotent). Progress is readable at any
-//! time; a stop is honoured between chunks of reading.
+//! (a crash, or a shutdown, interrupted it) starts it again: every step is
+//! idempotent. Progress is readable at any time; a stop is honoured between
+//! chunks of reading.
 //!
 //! ```text
-//! $scavenges records (JSON data, content type application/json):
-//!   $scavengeStarted   {"id": "<uuid>", "max_bytes_per_second": <u64 or null>}
-//!   $scavengeCompleted / $scavengeStopped / $scavengeFailed
-//!                      {"id", "segments_done", "segments_total", "records_dropped",
-//!                       "bytes_reclaimed", "bytes_processed", "error": <string or null>}
+//! $scavenges records (JSON data, content type application/json), each with
+//! every field (counters 0 and error null in the start record):
+//!   $scavengeStarted / $scavengeCompleted / $scavengeStopped / $scavengeFailed
+//!     {"id": "<uuid>", "max_bytes_per_second": <u64 or null>, "segments_done",
+//!      "segments_total", "records_dropped", "bytes_reclaimed", "bytes_processed",
+//!      "error": <string or null>}
 //! ```
 //!
 //! Not here: the per-segment rewrite (`compact`), visibility (`lifecycle`).
@@ -24,10 +26,10 @@ use crate::compact::{compact, Interrupted, Throttle};
 use crate::error::{Error, Result};
 use crate::lifecycle::SCAVENGES_STREAM;
 use crate::limits::SCAVENGE_INDEX_WAIT;
+use crate::request::{Op, Request};
 use crate::shared::Shared;
 use crate::snapshot::SnapshotStore;
 use crate::types::{ExpectedRevision, NewEvent, Position, StreamAppend};
-use crate::writer::{Op, Request};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
@@ -96,6 +98,9 @@ pub struct ScavengeStatus {
 struct Running {
     status: Arc<Mutex<ScavengeStatus>>,
     stop: Arc<AtomicBool>,
+    /// Stopped by the store closing: leave no end record, so the next
+    /// open restarts it.
+    closing: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -138,14 +143,16 @@ impl Scavenger {
             max_bytes_per_second: opts.max_bytes_per_second,
         }));
         let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (status.clone(), stop.clone());
+        let closing = Arc::new(AtomicBool::new(false));
+        let (st, sp, cl) = (status.clone(), stop.clone(), closing.clone());
         let thread = std::thread::Builder::new()
             .name("strata-scavenger".into())
-            .spawn(move || scavenge(&ctx, opts, &st, &sp))?;
+            .spawn(move || scavenge(&ctx, opts, &st, &sp, &cl))?;
         let s = status.lock().unwrap().clone();
         *run = Some(Running {
             status,
             stop,
+            closing,
             thread: Some(thread),
         });
         Ok(s)
@@ -157,10 +164,22 @@ impl Scavenger {
         run.as_ref().map(|r| r.status.lock().unwrap().clone())
     }
 
-    /// Stops a running scavenge and waits for it to end.
+    /// Stops a running scavenge and waits for it to end (recorded as
+    /// stopped).
     pub(crate) fn stop(&self) -> Option<ScavengeStatus> {
+        self.halt(false)
+    }
+
+    /// Stops a running scavenge because the store closes: it records no
+    /// end, so the next open starts it again.
+    pub(crate) fn interrupt(&self) {
+        self.halt(true);
+    }
+
+    fn halt(&self, closing: bool) -> Option<ScavengeStatus> {
         let mut run = self.run.lock().unwrap();
         let r = run.as_mut()?;
+        r.closing.store(closing, Ordering::Relaxed);
         r.stop.store(true, Ordering::Relaxed);
         if let Some(t) = r.thread.take() {
             let _ = t.join();
@@ -248,7 +267,13 @@ fn record(ctx: &Ctx, event_type: &str, s: &ScavengeStatus) -> Result<()> {
 }
 
 /// The scavenger thread.
-fn scavenge(ctx: &Ctx, opts: ScavengeOptions, status: &Mutex<ScavengeStatus>, stop: &AtomicBool) {
+fn scavenge(
+    ctx: &Ctx,
+    opts: ScavengeOptions,
+    status: &Mutex<ScavengeStatus>,
+    stop: &AtomicBool,
+    closing: &AtomicBool,
+) {
     let snapshot = || status.lock().unwrap().clone();
     let outcome = match record(ctx, SCAVENGE_STARTED, &snapshot()) {
         Ok(()) => run(ctx, opts, status, stop),
@@ -276,6 +301,10 @@ fn scavenge(ctx: &Ctx, opts: ScavengeOptions, status: &Mutex<ScavengeStatus>, st
             records_dropped = s.records_dropped, bytes_reclaimed = s.bytes_reclaimed,
             "scavenge ended"
         ),
+    }
+    if s.state == ScavengeState::Stopped && closing.load(Ordering::Relaxed) {
+        tracing::info!(id = %s.id, "scavenge interrupted by shutdown; the next start resumes it");
+        return;
     }
     if let Err(e) = record(ctx, kind, &s) {
         tracing::warn!(error = %e, "could not record the end of a scavenge");
@@ -353,10 +382,10 @@ fn drop_hidden_snapshots(ctx: &Ctx) -> Result<u64> {
     }
 }
 
-/// Closes the scavenger at store close: stops a running scavenge.
+/// Closes the scavenger with the store: interrupts a running scavenge.
 impl Drop for Scavenger {
     fn drop(&mut self) {
-        self.stop();
+        self.interrupt();
     }
 }
 

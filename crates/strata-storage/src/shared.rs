@@ -17,7 +17,7 @@ use crate::lifecycle::Lifecycles;
 use crate::limits::STREAM_SPARSE_INTERVAL_REVISIONS;
 use crate::notify::Notifier;
 use crate::reader::{Found, Loc, LogReader, PointReader};
-use crate::segment::Segments;
+use crate::segments::Segments;
 use crate::stats::WriterCounters;
 use crate::tail::Tail;
 use crate::types::{Position, RecordedEvent, Revision};

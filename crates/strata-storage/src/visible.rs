@@ -83,7 +83,26 @@ pub(crate) fn first_revision_at_or_after(
     if created_at(last)? < micros {
         return Ok(None);
     }
-    crate::query::first_at_or_after(from, last, micros, created_at).map(Some)
+    first_at_or_after(from, last, micros, created_at).map(Some)
+}
+
+/// The smallest `k` in `lo..=hi` whose time is at or after `micros`, given
+/// that `time_of` is non-decreasing (`hi` when none is before `hi`).
+pub(crate) fn first_at_or_after(
+    mut lo: u64,
+    mut hi: u64,
+    micros: i64,
+    mut time_of: impl FnMut(u64) -> Result<i64>,
+) -> Result<u64> {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if time_of(mid)? < micros {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
 }
 
 /// Per-record visibility for `$all` reads: caches each stream's state and

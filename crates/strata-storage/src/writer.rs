@@ -21,9 +21,9 @@ use crate::limits::{
 use crate::notify::Committed;
 use crate::plan::{GroupState, Plan, Planner};
 use crate::posmap::{open_map, write_map, PosMap};
-use crate::segment::{
-    create_segment, release, reserve, segment_path, Segment, FIRST_RECORD_OFFSET,
-};
+use crate::request::{Op, Reply, Request};
+use crate::segment::{create_segment, release, reserve, segment_path, FIRST_RECORD_OFFSET};
+use crate::segments::Segment;
 use crate::shared::Shared;
 use crate::tail::TailEntry;
 use crate::types::*;
@@ -32,42 +32,6 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-
-/// Called once with the outcome of a transaction, on the writer thread.
-pub(crate) type Reply = Box<dyn FnOnce(Result<Vec<AppendResult>>) + Send>;
-
-/// What a request asks the writer to do.
-pub(crate) enum Op {
-    /// A client's transaction (validated: no `$` streams).
-    Append(Vec<StreamAppend>),
-    /// The store's own appends to its system streams.
-    System(Vec<StreamAppend>),
-    /// Replace a stream's metadata (a record in `$$stream`).
-    SetMetadata {
-        stream: String,
-        /// Checked against the metadata stream's revision.
-        expected: ExpectedRevision,
-        metadata: StreamMetadata,
-    },
-    /// Soft-delete or tombstone a stream (a record in `$$stream`).
-    Delete {
-        stream: String,
-        /// Checked against the stream's own revision.
-        expected: ExpectedRevision,
-        tombstone: bool,
-    },
-    /// Seal the active segment so that everything written so far can be
-    /// scavenged; the reply comes once the next segment exists.
-    Seal,
-}
-
-/// A request waiting for the writer.
-pub(crate) struct Request {
-    pub op: Op,
-    /// Encoded size, from validation (an estimate for lifecycle records).
-    pub bytes: usize,
-    pub reply: Reply,
-}
 
 /// Where the log ends when the writer starts.
 pub(crate) struct LogEnd {

@@ -350,3 +350,52 @@ fn a_stopped_scavenge_keeps_what_it_rewrote_and_a_new_one_finishes() {
     drop(s);
     assert!(verify(dir.path(), &mut |_, _| {}).unwrap().is_ok());
 }
+
+#[test]
+fn a_scavenge_interrupted_by_closing_the_store_runs_again_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), small_segments()).unwrap();
+    for round in 0..8u8 {
+        for i in 0..40 {
+            s.append(
+                &format!("y-{i}"),
+                ExpectedRevision::Any,
+                vec![big("E", round, 100)],
+            )
+            .unwrap();
+        }
+    }
+    for i in 0..20 {
+        s.delete_stream(&format!("y-{i}"), ExpectedRevision::Any, false)
+            .unwrap();
+    }
+    s.start_scavenge(ScavengeOptions {
+        max_bytes_per_second: Some(4 * 1024 * 1024),
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    s.close().unwrap();
+    drop(s);
+    let s = Store::open(dir.path(), small_segments()).unwrap();
+    let resumed = s.scavenge_status().expect("restarted at open");
+    assert_eq!(resumed.max_bytes_per_second, Some(4 * 1024 * 1024));
+    s.stop_scavenge();
+    s.start_scavenge(ScavengeOptions::default()).unwrap();
+    assert_eq!(wait(&s).state, ScavengeState::Completed);
+    let kinds: Vec<_> = s
+        .read_stream("$scavenges", StreamFrom::Start, Direction::Forwards, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "$scavengeStarted",
+            "$scavengeStarted",
+            "$scavengeStopped",
+            "$scavengeStarted",
+            "$scavengeCompleted"
+        ]
+    );
+}
