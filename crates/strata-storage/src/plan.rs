@@ -17,7 +17,7 @@ use crate::lifecycle::{
 };
 use crate::limits::HEAD_CACHE_STREAMS;
 use crate::reader::PointReader;
-use crate::request::Op;
+use crate::request::Write;
 use crate::shared::{Head, Shared};
 use crate::types::*;
 use std::collections::{HashMap, VecDeque};
@@ -202,40 +202,35 @@ impl Planner {
     /// and write, the stream, and its new state.
     pub(crate) fn plan_lifecycle(
         &mut self,
-        op: Op,
+        write: Write,
         g: &GroupState,
     ) -> Result<(StreamAppend, String, StreamState)> {
-        let (stream, meta_expected, event_type, new) = match op {
-            Op::SetMetadata {
+        let stream = match &write {
+            Write::SetMetadata { stream, .. } | Write::Delete { stream, .. } => stream.clone(),
+            Write::Append(_) => return Err(Error::InvalidAppend("not a lifecycle change".into())),
+        };
+        let old = self.lifecycle(&stream, g).unwrap_or_default();
+        if old.tombstoned {
+            return Err(Error::StreamTombstoned {
                 stream,
-                expected,
-                metadata,
+                write: true,
+            });
+        }
+        let (meta_expected, event_type, new) = match write {
+            Write::SetMetadata {
+                expected, metadata, ..
             } => {
-                let old = self.lifecycle(&stream, g).unwrap_or_default();
-                if old.tombstoned {
-                    return Err(Error::StreamTombstoned {
-                        stream,
-                        write: true,
-                    });
-                }
                 let new = StreamState {
                     metadata,
                     ..StreamState::clone(&old)
                 };
-                (stream, expected, METADATA_EVENT_TYPE, new)
+                (expected, METADATA_EVENT_TYPE, new)
             }
-            Op::Delete {
-                stream,
+            Write::Delete {
                 expected,
                 tombstone,
+                ..
             } => {
-                let old = self.lifecycle(&stream, g).unwrap_or_default();
-                if old.tombstoned {
-                    return Err(Error::StreamTombstoned {
-                        stream,
-                        write: true,
-                    });
-                }
                 let last = self.current(&stream, g)?.map(|c| c.0);
                 let visible = if old.is_deleted(last) { None } else { last };
                 let ok = match (expected, visible) {
@@ -262,11 +257,9 @@ impl Planner {
                 } else {
                     DELETED_EVENT_TYPE
                 };
-                (stream, ExpectedRevision::Any, ty, new)
+                (ExpectedRevision::Any, ty, new)
             }
-            Op::Append(_) | Op::System(_) | Op::Seal => {
-                return Err(Error::InvalidAppend("not a lifecycle change".into()))
-            }
+            Write::Append(_) => unreachable!("refused above"),
         };
         let append = StreamAppend {
             stream: metadata_stream(&stream),

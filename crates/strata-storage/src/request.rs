@@ -1,5 +1,6 @@
 //! What the writer's queue carries: a request (an operation, its encoded
-//! size, and the callback that gets the outcome).
+//! size, and the callback that gets the outcome), and [`Write`], the public
+//! form of the operations callers outside the store may ask for.
 //!
 //! Its own file so that the writer, the planner, the façade and the
 //! scavenger can all name these types without importing each other.
@@ -10,26 +11,40 @@ use crate::types::{AppendResult, ExpectedRevision, StreamAppend, StreamMetadata}
 /// Called once with the outcome of a transaction, on the writer thread.
 pub(crate) type Reply = Box<dyn FnOnce(Result<Vec<AppendResult>>) + Send>;
 
-/// What a request asks the writer to do.
-pub(crate) enum Op {
-    /// A client's transaction (validated: no `$` streams).
+/// A change that goes through the writer: committed in the log, durable
+/// before it is acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// A transaction over one or more streams.
     Append(Vec<StreamAppend>),
-    /// The store's own appends to its system streams.
-    System(Vec<StreamAppend>),
-    /// Replace a stream's metadata (a record in `$$stream`).
+    /// Replace a stream's metadata; `expected` is checked against the
+    /// metadata's revision.
     SetMetadata {
+        /// The stream.
         stream: String,
-        /// Checked against the metadata stream's revision.
+        /// Expected metadata revision.
         expected: ExpectedRevision,
+        /// The new metadata (replaces the old whole).
         metadata: StreamMetadata,
     },
-    /// Soft-delete or tombstone a stream (a record in `$$stream`).
+    /// Soft-delete or tombstone a stream; `expected` is checked against the
+    /// stream's revision (a missing stream is `StreamNotFound` unless `Any`).
     Delete {
+        /// The stream.
         stream: String,
-        /// Checked against the stream's own revision.
+        /// Expected stream revision.
         expected: ExpectedRevision,
+        /// Delete for good: the name can never be used again.
         tombstone: bool,
     },
+}
+
+/// What a request asks the writer to do.
+pub(crate) enum Op {
+    /// A change from outside the store (client appends: no `$` streams).
+    Write(Write),
+    /// The store's own appends to its system streams.
+    System(Vec<StreamAppend>),
     /// Seal the active segment so that everything written so far can be
     /// scavenged; the reply comes once the next segment exists.
     Seal,

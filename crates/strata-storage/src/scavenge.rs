@@ -286,14 +286,13 @@ fn scavenge(
             (ScavengeState::Failed, SCAVENGE_FAILED, Some(e.to_string()))
         }
     };
-    {
-        let mut s = status.lock().unwrap();
-        s.state = state;
-        s.current_segment = None;
-        s.error = error;
-        s.finished_micros = Some(crate::clock::now_micros());
-    }
-    let s = snapshot();
+    // The end record goes to the log before the status says "ended", so a
+    // caller who saw the end finds it in `$scavenges`.
+    let mut s = snapshot();
+    s.state = state;
+    s.current_segment = None;
+    s.error = error;
+    s.finished_micros = Some(crate::clock::now_micros());
     match &s.error {
         Some(e) => tracing::error!(id = %s.id, error = %e, "scavenge failed"),
         None => tracing::info!(
@@ -304,11 +303,10 @@ fn scavenge(
     }
     if s.state == ScavengeState::Stopped && closing.load(Ordering::Relaxed) {
         tracing::info!(id = %s.id, "scavenge interrupted by shutdown; the next start resumes it");
-        return;
-    }
-    if let Err(e) = record(ctx, kind, &s) {
+    } else if let Err(e) = record(ctx, kind, &s) {
         tracing::warn!(error = %e, "could not record the end of a scavenge");
     }
+    *status.lock().unwrap() = s;
 }
 
 fn run(

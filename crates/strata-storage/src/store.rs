@@ -11,6 +11,7 @@ use crate::lifecycle::validate_metadata;
 use crate::limits::WRITER_QUEUE_REQUESTS;
 use crate::notify::CommitListener;
 use crate::query;
+pub use crate::request::Write;
 use crate::request::{Op, Reply, Request};
 use crate::scavenge::{ScavengeOptions, ScavengeStatus};
 use crate::snapshot::Snapshot;
@@ -24,60 +25,6 @@ use std::sync::Arc;
 
 pub use crate::engine::Options;
 
-/// A change that goes through the writer: committed in the log, durable
-/// before it is acknowledged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Write {
-    /// A transaction over one or more streams.
-    Append(Vec<StreamAppend>),
-    /// Replace a stream's metadata; `expected` is checked against the
-    /// metadata's revision.
-    SetMetadata {
-        /// The stream.
-        stream: String,
-        /// Expected metadata revision.
-        expected: ExpectedRevision,
-        /// The new metadata (replaces the old whole).
-        metadata: StreamMetadata,
-    },
-    /// Soft-delete or tombstone a stream; `expected` is checked against the
-    /// stream's revision (a missing stream is `StreamNotFound` unless `Any`).
-    Delete {
-        /// The stream.
-        stream: String,
-        /// Expected stream revision.
-        expected: ExpectedRevision,
-        /// Delete for good: the name can never be used again.
-        tombstone: bool,
-    },
-}
-
-impl From<Write> for Op {
-    fn from(w: Write) -> Op {
-        match w {
-            Write::Append(a) => Op::Append(a),
-            Write::SetMetadata {
-                stream,
-                expected,
-                metadata,
-            } => Op::SetMetadata {
-                stream,
-                expected,
-                metadata,
-            },
-            Write::Delete {
-                stream,
-                expected,
-                tombstone,
-            } => Op::Delete {
-                stream,
-                expected,
-                tombstone,
-            },
-        }
-    }
-}
-
 /// Checks a request before it reaches the writer; returns its encoded size
 /// (an estimate for lifecycle records).
 fn validate_op(op: &Op) -> Result<usize> {
@@ -85,16 +32,16 @@ fn validate_op(op: &Op) -> Result<usize> {
         crate::codec::encoded_len(stream.len() + 2, 10, 40, 40 + custom, 0)
     };
     match op {
-        Op::Append(a) => validate_transaction(a, false),
+        Op::Write(Write::Append(a)) => validate_transaction(a, false),
         Op::System(a) => validate_transaction(a, true),
-        Op::SetMetadata {
+        Op::Write(Write::SetMetadata {
             stream, metadata, ..
-        } => {
+        }) => {
             validate_stream_name(stream)?;
             validate_metadata(metadata)?;
             Ok(lifecycle_bytes(stream, metadata.custom.len()))
         }
-        Op::Delete { stream, .. } => {
+        Op::Write(Write::Delete { stream, .. }) => {
             validate_stream_name(stream)?;
             Ok(lifecycle_bytes(
                 stream,
@@ -199,7 +146,7 @@ impl Store {
         write: Write,
         done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
     ) {
-        self.enqueue(write.into(), Box::new(done), true)
+        self.enqueue(Op::Write(write), Box::new(done), true)
     }
 
     /// Submits any change without ever blocking (see [`Store::try_submit`]).
@@ -208,7 +155,7 @@ impl Store {
         write: Write,
         done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
     ) {
-        self.enqueue(write.into(), Box::new(done), false)
+        self.enqueue(Op::Write(write), Box::new(done), false)
     }
 
     fn enqueue(&self, op: Op, reply: Reply, block: bool) {
@@ -264,7 +211,7 @@ impl Store {
             expected,
             metadata,
         };
-        one(self.write_blocking(op.into())?)
+        one(self.write_blocking(Op::Write(op))?)
     }
 
     /// Soft-deletes (or, with `tombstone`, permanently deletes) a stream;
@@ -280,7 +227,7 @@ impl Store {
             expected,
             tombstone,
         };
-        Ok(one(self.write_blocking(op.into())?)?.last_position)
+        Ok(one(self.write_blocking(Op::Write(op))?)?.last_position)
     }
 
     /// A stream's metadata, its revision, and whether it is deleted.
@@ -302,7 +249,7 @@ impl Store {
     /// Appends a transaction over one or more streams and blocks until it is
     /// durable. All checks pass and all events are written, or nothing is.
     pub fn append_multi(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>> {
-        self.write_blocking(Op::Append(appends))
+        self.write_blocking(Op::Write(Write::Append(appends)))
     }
 
     /// Appends events to one stream and blocks until they are durable.

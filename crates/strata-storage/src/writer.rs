@@ -21,7 +21,7 @@ use crate::limits::{
 use crate::notify::Committed;
 use crate::plan::{GroupState, Plan, Planner};
 use crate::posmap::{open_map, write_map, PosMap};
-use crate::request::{Op, Reply, Request};
+use crate::request::{Op, Reply, Request, Write};
 use crate::segment::{create_segment, release, reserve, segment_path, FIRST_RECORD_OFFSET};
 use crate::segments::Segment;
 use crate::shared::Shared;
@@ -213,9 +213,9 @@ impl Writer {
         g: &mut Group,
     ) -> Result<Vec<AppendResult>> {
         let (appends, lifecycle) = match op {
-            Op::Append(a) | Op::System(a) => (a, None),
-            Op::SetMetadata { .. } | Op::Delete { .. } => {
-                let (append, stream, state) = self.planner.plan_lifecycle(op, &g.state)?;
+            Op::Write(Write::Append(a)) | Op::System(a) => (a, None),
+            Op::Write(w) => {
+                let (append, stream, state) = self.planner.plan_lifecycle(w, &g.state)?;
                 (vec![append], Some((stream, state)))
             }
             Op::Seal => unreachable!("seals are handled by commit_some"),
