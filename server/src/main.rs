@@ -104,7 +104,8 @@ struct ScavengeArgs {
     /// Server address, `host:port` or a URL.
     #[arg(long, env = "STRATA_ADDR", default_value = "http://127.0.0.1:2113")]
     addr: String,
-    /// Read at most this many bytes of segments per second.
+    /// Read at most this many bytes of segments per second [default: the
+    /// server's, 64 MiB/s; 0: no limit].
     #[arg(long)]
     max_bytes_per_second: Option<u64>,
     /// Start it and return at once instead of following it.

@@ -21,7 +21,10 @@
 use crate::codec::{decode_record, encode_segment_header, DecodeError, RecordView, SegmentHeader};
 use crate::error::{Error, Result};
 use crate::lifecycle::{is_visible, stream_of_metadata};
-use crate::limits::{RECOVERY_READ_BYTES, STREAM_SPARSE_INTERVAL_REVISIONS};
+use crate::limits::{
+    RECOVERY_READ_BYTES, SCAVENGE_READ_BYTES, SCAVENGE_SYNC_EVERY_BYTES,
+    STREAM_SPARSE_INTERVAL_REVISIONS,
+};
 use crate::posmap::{open_map, write_map, DROPPED};
 use crate::segment::{fsync_dir, FIRST_RECORD_OFFSET};
 use crate::segments::Segment;
@@ -247,8 +250,9 @@ fn copy_kept(
         offset,
         reason,
     };
-    let mut buf = vec![0u8; RECOVERY_READ_BYTES];
+    let mut buf = vec![0u8; SCAVENGE_READ_BYTES];
     let mut off = FIRST_RECORD_OFFSET;
+    let mut unsynced = 0u64;
     while off < old_len {
         if stop.load(Ordering::Relaxed) {
             return Err(Interrupted::Stopped);
@@ -277,6 +281,15 @@ fn copy_kept(
                 copy.offsets[slot as usize] = copy.new_len as u32;
                 out.write_all(&buf[i..i + v.len])?;
                 copy.new_len += v.len as u64;
+                unsynced += v.len as u64;
+                if unsynced >= SCAVENGE_SYNC_EVERY_BYTES {
+                    // Small, regular flushes: a large pile of dirty pages
+                    // flushed at once would stall the writer's fdatasyncs
+                    // (the filesystem journal serialises them).
+                    out.flush()?;
+                    out.get_ref().sync_data()?;
+                    unsynced = 0;
+                }
             } else {
                 copy.dropped += 1;
                 if v.revision % STREAM_SPARSE_INTERVAL_REVISIONS == 0 {

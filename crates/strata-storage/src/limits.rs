@@ -89,3 +89,15 @@ pub const MAX_METADATA_CUSTOM_BYTES: usize = 64 * 1024;
 /// How often a starting scavenge checks whether the index has caught up
 /// with the segments it is about to rewrite.
 pub const SCAVENGE_INDEX_WAIT: Duration = Duration::from_millis(10);
+/// A scavenge's rewrite fdatasyncs its new segment after every this many
+/// bytes written (2 MiB), so the filesystem never has a large pile of its
+/// dirty pages to flush while the writer waits on an fdatasync.
+pub const SCAVENGE_SYNC_EVERY_BYTES: u64 = 2 * 1024 * 1024;
+/// Bytes a scavenge reads at a time (1 MiB): the unit its rate limit
+/// paces, small enough that its I/O comes in short bursts.
+pub const SCAVENGE_READ_BYTES: usize = 1024 * 1024;
+/// The rate a scavenge reads segments at when the operator names none, in
+/// bytes per second (64 MiB/s): a 1 GiB log in about 20 s, while append
+/// p99 stays within 2x of an idle store's on this machine's disk
+/// (docs/BENCHMARKS.md; unthrottled, 900 MB/s but p99 x11).
+pub const DEFAULT_SCAVENGE_BYTES_PER_SECOND: u64 = 64 * 1024 * 1024;

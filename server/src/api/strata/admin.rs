@@ -9,6 +9,7 @@ use crate::domain::Node;
 use std::sync::Arc;
 use strata_proto::v1 as pb;
 use strata_proto::v1::admin_server::Admin;
+use strata_storage::limits::DEFAULT_SCAVENGE_BYTES_PER_SECOND;
 use strata_storage::ScavengeOptions;
 use tonic::{Request, Response, Status};
 
@@ -32,8 +33,13 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::StartScavengeRequest>,
     ) -> Result<Response<pb::ScavengeStatus>, Status> {
+        // Unset: the default rate; 0: no limit.
         let opts = ScavengeOptions {
-            max_bytes_per_second: request.into_inner().max_bytes_per_second.filter(|b| *b > 0),
+            max_bytes_per_second: match request.into_inner().max_bytes_per_second {
+                None => Some(DEFAULT_SCAVENGE_BYTES_PER_SECOND),
+                Some(0) => None,
+                Some(n) => Some(n),
+            },
         };
         let s = self
             .node
