@@ -67,10 +67,25 @@ pub fn stream_of_metadata(name: &str) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
+/// System streams kept by the server for its own features, readable by
+/// clients: consumer groups' definitions (`$groups`), checkpoints
+/// (`$checkpoint-<group>`) and parked events (`$parked-<group>`).
+pub const READABLE_SYSTEM_STREAMS: [&str; 4] =
+    [SCAVENGES_STREAM, "$groups", "$checkpoint-", "$parked-"];
+
 /// Whether `name` is a system stream clients may read: a metadata stream,
-/// or one of the store's own history streams. Other `$` names are reserved.
+/// the store's scavenge history, or one of the server's feature streams
+/// ([`READABLE_SYSTEM_STREAMS`], the last two as prefixes of a group name).
+/// Other `$` names are reserved.
 pub fn is_readable_system_stream(name: &str) -> bool {
-    stream_of_metadata(name).is_some() || name == SCAVENGES_STREAM
+    if let Some(owner) = stream_of_metadata(name) {
+        return !owner.starts_with('$') || is_readable_system_stream(owner);
+    }
+    let [scavenges, groups, checkpoint, parked] = READABLE_SYSTEM_STREAMS;
+    name == scavenges
+        || name == groups
+        || name.strip_prefix(checkpoint).is_some_and(|g| !g.is_empty())
+        || name.strip_prefix(parked).is_some_and(|g| !g.is_empty())
 }
 
 /// A stream's whole lifecycle state, as one record of `$$stream` holds it.

@@ -43,8 +43,9 @@ pub enum Write {
 pub(crate) enum Op {
     /// A change from outside the store (client appends: no `$` streams).
     Write(Write),
-    /// The store's own appends to its system streams.
-    System(Vec<StreamAppend>),
+    /// A change to system streams (names starting with `$`), by the store
+    /// itself or the server (consumer groups' checkpoints and parked events).
+    System(Write),
     /// Seal the active segment so that everything written so far can be
     /// scavenged; the reply comes once the next segment exists.
     Seal,

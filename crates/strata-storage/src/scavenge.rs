@@ -26,7 +26,7 @@ use crate::compact::{compact, Interrupted, Throttle};
 use crate::error::{Error, Result};
 use crate::lifecycle::SCAVENGES_STREAM;
 use crate::limits::SCAVENGE_INDEX_WAIT;
-use crate::request::{Op, Request};
+use crate::request::{Op, Request, Write};
 use crate::shared::Shared;
 use crate::snapshot::SnapshotStore;
 use crate::types::{ExpectedRevision, NewEvent, Position, StreamAppend};
@@ -252,7 +252,7 @@ fn write(ctx: &Ctx, op: Op) -> Result<()> {
 fn record(ctx: &Ctx, event_type: &str, s: &ScavengeStatus) -> Result<()> {
     write(
         ctx,
-        Op::System(vec![StreamAppend {
+        Op::System(Write::Append(vec![StreamAppend {
             stream: SCAVENGES_STREAM.to_owned(),
             expected: ExpectedRevision::Any,
             events: vec![NewEvent {
@@ -262,7 +262,7 @@ fn record(ctx: &Ctx, event_type: &str, s: &ScavengeStatus) -> Result<()> {
                 data: json_record(s).into_bytes(),
                 metadata: Vec::new(),
             }],
-        }]),
+        }])),
     )
 }
 

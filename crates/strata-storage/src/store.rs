@@ -31,9 +31,32 @@ fn validate_op(op: &Op) -> Result<usize> {
     let lifecycle_bytes = |stream: &str, custom: usize| {
         crate::codec::encoded_len(stream.len() + 2, 10, 40, 40 + custom, 0)
     };
+    let system_name = |stream: &str| match stream.starts_with('$') {
+        true => Ok(()),
+        false => Err(Error::InvalidAppend(format!(
+            "'{stream}' is not a system stream (system writes need a '$' name)"
+        ))),
+    };
     match op {
         Op::Write(Write::Append(a)) => validate_transaction(a, false),
-        Op::System(a) => validate_transaction(a, true),
+        Op::System(Write::Append(a)) => {
+            a.iter().try_for_each(|a| system_name(&a.stream))?;
+            validate_transaction(a, true)
+        }
+        Op::System(Write::SetMetadata {
+            stream, metadata, ..
+        }) => {
+            system_name(stream)?;
+            validate_metadata(metadata)?;
+            Ok(lifecycle_bytes(stream, metadata.custom.len()))
+        }
+        Op::System(Write::Delete { stream, .. }) => {
+            system_name(stream)?;
+            Ok(lifecycle_bytes(
+                stream,
+                crate::limits::MAX_METADATA_CUSTOM_BYTES,
+            ))
+        }
         Op::Write(Write::SetMetadata {
             stream, metadata, ..
         }) => {
@@ -230,9 +253,26 @@ impl Store {
         Ok(one(self.write_blocking(Op::Write(op))?)?.last_position)
     }
 
+    /// Like [`Store::try_submit_write`], for system streams (names starting
+    /// with `$`, which clients cannot write): appends, metadata and deletes
+    /// of the records a server keeps for its own features (consumer groups'
+    /// definitions, checkpoints, parked events). Never blocks.
+    pub fn try_submit_system(
+        &self,
+        write: Write,
+        done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
+    ) {
+        self.enqueue(Op::System(write), Box::new(done), false)
+    }
+
+    /// [`Store::try_submit_system`], blocking until durable.
+    pub fn write_system(&self, write: Write) -> Result<Vec<AppendResult>> {
+        self.write_blocking(Op::System(write))
+    }
+
     /// A stream's metadata, its revision, and whether it is deleted.
     pub fn get_stream_metadata(&self, stream: &str) -> Result<StreamMetadataInfo> {
-        validate_stream_name(stream)?;
+        crate::validate::validate_read_name(stream)?;
         let sh = &self.inner.shared;
         let Some(l) = sh.lifecycles.get(stream) else {
             return Ok(StreamMetadataInfo::default());

@@ -22,11 +22,7 @@ pub fn validate_stream_name(name: &str) -> Result<()> {
 /// stream clients may read (`lifecycle::is_readable_system_stream`).
 pub fn validate_read_name(name: &str) -> Result<()> {
     if crate::lifecycle::is_readable_system_stream(name) {
-        // The owner of a metadata stream must itself be a valid name.
-        return match crate::lifecycle::stream_of_metadata(name) {
-            Some(owner) => validate_stream_name(owner),
-            None => Ok(()),
-        };
+        return validate_name_shape(name.strip_prefix("$$").unwrap_or(name));
     }
     validate_stream_name(name)
 }

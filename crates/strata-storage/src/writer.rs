@@ -213,8 +213,8 @@ impl Writer {
         g: &mut Group,
     ) -> Result<Vec<AppendResult>> {
         let (appends, lifecycle) = match op {
-            Op::Write(Write::Append(a)) | Op::System(a) => (a, None),
-            Op::Write(w) => {
+            Op::Write(Write::Append(a)) | Op::System(Write::Append(a)) => (a, None),
+            Op::Write(w) | Op::System(w) => {
                 let (append, stream, state) = self.planner.plan_lifecycle(w, &g.state)?;
                 (vec![append], Some((stream, state)))
             }
