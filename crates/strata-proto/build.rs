@@ -22,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "../../proto/strata/v1/streams.proto",
                 "../../proto/strata/v1/snapshots.proto",
                 "../../proto/strata/v1/admin.proto",
+                "../../proto/strata/v1/persistent.proto",
             ],
             &["../../proto"],
         )?;

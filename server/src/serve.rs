@@ -1,5 +1,5 @@
 //! The daemon's lifecycle for `strata serve`: open the store, bind, serve
-//! gRPC (Streams, Snapshots, Admin, health, reflection) until SIGTERM / Ctrl-C, drain, close.
+//! gRPC (Streams, Snapshots, Admin, PersistentSubscriptions, health, reflection) until SIGTERM / Ctrl-C, drain, close.
 //!
 //! Shutdown sequence: on the signal, health turns `NOT_SERVING`, a
 //! `watch<bool>` flips to `true` (live subscriptions and long reads end
@@ -84,7 +84,11 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         shutdown_rx.clone(),
         cfg.max_subscriptions,
     ));
-    let (streams, snapshots, admin) = crate::api::strata::services(node);
+    let groups = node
+        .start_groups()
+        .await
+        .context("starting the consumer groups")?;
+    let (streams, snapshots, admin, persistent) = crate::api::strata::services(node);
 
     let (health, health_service) = tonic_health::server::health_reporter();
     crate::api::strata::report_health(&health, ServingStatus::Serving).await;
@@ -134,6 +138,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         max_connections = cfg.max_connections,
         max_subscriptions = cfg.max_subscriptions,
         snapshots_per_stream = cfg.snapshots_per_stream,
+        consumer_groups = groups,
         "strata started"
     );
 
@@ -146,6 +151,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         .add_service(streams)
         .add_service(snapshots)
         .add_service(admin)
+        .add_service(persistent)
         .serve_with_incoming_shutdown(
             limited_incoming(listener, cfg.max_connections),
             async move {

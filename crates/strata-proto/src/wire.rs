@@ -55,6 +55,12 @@ pub mod kind {
     pub const SNAPSHOT_AHEAD_OF_STREAM: &str = "snapshot-ahead-of-stream";
     /// A snapshot over the size limit.
     pub const SNAPSHOT_TOO_LARGE: &str = "snapshot-too-large";
+    /// No consumer group of that name.
+    pub const GROUP_NOT_FOUND: &str = "group-not-found";
+    /// A consumer group of that name exists already.
+    pub const GROUP_EXISTS: &str = "group-exists";
+    /// The consumer group has its maximum of consumers.
+    pub const TOO_MANY_CONSUMERS: &str = "too-many-consumers";
     /// No scavenge ran since the server started.
     pub const SCAVENGE_NOT_FOUND: &str = "scavenge-not-found";
     /// No snapshot at or before the requested revision.

@@ -339,6 +339,12 @@ impl Store {
         })
     }
 
+    /// The last revision ever written to `stream` (deleted or not), if any:
+    /// where its next append continues, unless a delete moved it further.
+    pub fn last_revision(&self, stream: &str) -> Result<Option<Revision>> {
+        Ok(self.inner.shared.stream_head(stream)?.map(|h| h.0))
+    }
+
     /// Reads up to `max_count` events of one stream. A stream with no
     /// events is [`Error::StreamNotFound`].
     pub fn read_stream(

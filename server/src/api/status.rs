@@ -61,6 +61,17 @@ pub fn from_domain(e: domain::Error) -> Status {
             kind::TOO_MANY_SUBSCRIPTIONS,
             e.to_string(),
         ),
+        e @ domain::Error::GroupNotFound(_) => {
+            with_kind(Code::NotFound, kind::GROUP_NOT_FOUND, e.to_string())
+        }
+        e @ domain::Error::GroupExists(_) => {
+            with_kind(Code::AlreadyExists, kind::GROUP_EXISTS, e.to_string())
+        }
+        e @ domain::Error::TooManyConsumers { .. } => with_kind(
+            Code::ResourceExhausted,
+            kind::TOO_MANY_CONSUMERS,
+            e.to_string(),
+        ),
         e @ domain::Error::ScavengeNotFound => {
             with_kind(Code::NotFound, kind::SCAVENGE_NOT_FOUND, e.to_string())
         }

@@ -78,6 +78,26 @@ impl Node {
         self.submit_write(Write::Append(appends)).await
     }
 
+    /// Like [`Node::submit_write`], for the server's own system streams
+    /// (consumer groups' records).
+    pub(super) async fn submit_system(&self, write: Write) -> Result<Vec<AppendResult>, Error> {
+        let permit = self
+            .appends
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Storage(strata_storage::Error::Closed))?;
+        let (tx, rx) = oneshot::channel();
+        self.store.try_submit_system(write, move |r| {
+            drop(permit);
+            let _ = tx.send(r);
+        });
+        match rx.await {
+            Ok(r) => r.map_err(Error::Storage),
+            Err(_) => Err(Error::Storage(strata_storage::Error::Closed)),
+        }
+    }
+
     /// Waits for room in the writer's queue, submits any change (appends,
     /// metadata, deletes: each one writer request) and waits for the answer.
     pub(super) async fn submit_write(&self, write: Write) -> Result<Vec<AppendResult>, Error> {

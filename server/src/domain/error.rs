@@ -31,6 +31,20 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// No consumer group of that name.
+    #[error("consumer group '{0}' does not exist")]
+    GroupNotFound(String),
+    /// A consumer group of that name exists.
+    #[error("consumer group '{0}' exists already")]
+    GroupExists(String),
+    /// The group has its maximum of consumers.
+    #[error("consumer group '{group}' already has its limit of {limit} consumers")]
+    TooManyConsumers {
+        /// The group.
+        group: String,
+        /// Its max_subscribers.
+        limit: usize,
+    },
     /// No scavenge ran since the server started.
     #[error(
         "no scavenge has run since the server started (see the \"$scavenges\" stream for history)"

@@ -18,6 +18,8 @@
 //! - [`catalog`]: listing streams, and the facts `ServerInfo` reports;
 //! - [`lifecycle`]: stream metadata, soft deletes and tombstones;
 //! - [`admin`]: starting, following and stopping a scavenge;
+//! - [`groups`]: persistent subscriptions (consumer groups), their
+//!   checkpoints and parked events as records in system streams;
 //! - [`paging`]: how many events to read at a time and how they are cut
 //!   into messages (the unit every adapter sends).
 //!
@@ -25,8 +27,7 @@
 //! converts protobuf to these types and back, and `api::status` maps
 //! [`Error`] to gRPC statuses. Room is left for what comes next, each
 //! arriving as a new file here with its rules, called by every adapter:
-//! consumer groups (persistent subscriptions: group state and acks beside
-//! [`subscribe`]), permissions (a check in front of each [`Node`] operation,
+//! permissions (a check in front of each [`Node`] operation,
 //! taking the caller's identity from the adapter), and further admin
 //! operations beside [`admin`]. A
 //! KurrentDB-protocol gRPC adapter and an HTTP side (metrics, health, UI)
@@ -36,6 +37,7 @@ pub mod admin;
 pub mod append;
 pub mod catalog;
 mod error;
+pub mod groups;
 pub mod lifecycle;
 mod live;
 pub mod paging;
@@ -68,6 +70,8 @@ pub struct Node {
     live: Arc<live::LiveFeed>,
     /// One permit per append queued for or committing in the writer.
     appends: Arc<Semaphore>,
+    /// The consumer groups (persistent subscriptions).
+    groups: groups::Groups,
 }
 
 impl Node {
@@ -92,6 +96,7 @@ impl Node {
             subscriptions: Arc::new(Semaphore::new(max_subscriptions)),
             max_subscriptions,
             appends: Arc::new(Semaphore::new(append::MAX_IN_FLIGHT_APPEND_REQUESTS)),
+            groups: groups::Groups::default(),
         }
     }
 }

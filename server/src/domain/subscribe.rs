@@ -138,6 +138,20 @@ impl Node {
             .map_err(|_| Error::TooManySubscriptions {
                 limit: self.max_subscriptions,
             })?;
+        self.start_subscription(plan, Some(permit)).await
+    }
+
+    /// A subscription for the server's own use (a consumer group's
+    /// source): the same engine, without taking a client's slot.
+    pub async fn follow(&self, plan: SubscribePlan) -> Result<SubscriptionMessages, Error> {
+        self.start_subscription(plan, None).await
+    }
+
+    async fn start_subscription(
+        &self,
+        plan: SubscribePlan,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<SubscriptionMessages, Error> {
         let follow = match plan.target {
             SubscribeTarget::All {
                 filter,
@@ -213,7 +227,7 @@ struct Subscription {
     sizer: PageSizer,
     caught_up: bool,
     /// Held for the task's life: frees a subscription slot when it ends.
-    _permit: OwnedSemaphorePermit,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 /// Where a subscription's last read came from, so what to wait on when it

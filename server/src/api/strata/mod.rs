@@ -1,5 +1,5 @@
-//! The strata.v1 gRPC adapter: the `Streams`, `Snapshots` and `Admin`
-//! services of `proto/strata/v1`, over [`Node`].
+//! The strata.v1 gRPC adapter: the `Streams`, `Snapshots`, `Admin` and
+//! `PersistentSubscriptions` services of `proto/strata/v1`, over [`Node`].
 //!
 //! [`convert`] is the one place protobuf meets domain types: it checks what
 //! only the protobuf shape can get wrong (UUID strings, enum numbers, `from`
@@ -13,16 +13,19 @@
 
 mod admin;
 mod convert;
+mod persistent;
 mod snapshots;
 mod streams;
 
 pub use admin::AdminService;
+pub use persistent::PersistentService;
 pub use snapshots::SnapshotsService;
 pub use streams::StreamsService;
 
 use crate::domain::Node;
 use std::sync::Arc;
 use strata_proto::v1::admin_server::AdminServer;
+use strata_proto::v1::persistent_subscriptions_server::PersistentSubscriptionsServer;
 use strata_proto::v1::snapshots_server::SnapshotsServer;
 use strata_proto::v1::streams_server::StreamsServer;
 use strata_proto::wire::MAX_GRPC_MESSAGE_BYTES;
@@ -39,6 +42,7 @@ pub fn services(
     StreamsServer<StreamsService>,
     SnapshotsServer<SnapshotsService>,
     AdminServer<AdminService>,
+    PersistentSubscriptionsServer<PersistentService>,
 ) {
     let streams = StreamsServer::new(StreamsService::new(node.clone()))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
@@ -46,8 +50,11 @@ pub fn services(
     let snapshots = SnapshotsServer::new(SnapshotsService::new(node.clone()))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-    let admin = AdminServer::new(AdminService::new(node));
-    (streams, snapshots, admin)
+    let admin = AdminServer::new(AdminService::new(node.clone()));
+    let persistent = PersistentSubscriptionsServer::new(PersistentService::new(node))
+        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+    (streams, snapshots, admin, persistent)
 }
 
 /// Reports the health of the strata.v1 services.
@@ -56,6 +63,7 @@ pub async fn report_health(health: &HealthReporter, status: ServingStatus) {
         <StreamsServer<StreamsService> as NamedService>::NAME,
         <SnapshotsServer<SnapshotsService> as NamedService>::NAME,
         <AdminServer<AdminService> as NamedService>::NAME,
+        <PersistentSubscriptionsServer<PersistentService> as NamedService>::NAME,
     ] {
         health.set_service_status(name, status).await;
     }

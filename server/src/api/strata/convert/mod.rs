@@ -13,6 +13,8 @@
 //! storage engine does that, and `api::status` maps its errors. It does no
 //! I/O.
 
+pub mod groups;
+
 use crate::api::status;
 use crate::domain::catalog::ServerFacts;
 use crate::domain::read::{ReadPlan, ReadStart, ReadTarget};
