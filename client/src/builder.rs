@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use strata_proto::v1::admin_client::AdminClient;
+use strata_proto::v1::persistent_subscriptions_client::PersistentSubscriptionsClient;
 use strata_proto::v1::snapshots_client::SnapshotsClient;
 use strata_proto::v1::streams_client::StreamsClient;
 use tonic::transport::{Channel, Endpoint};
@@ -60,8 +61,9 @@ impl ClientBuilder {
     }
 
     /// How long a unary call (append, list, server info, metadata, delete,
-    /// scavenge control), or the start of a read, may take per attempt
-    /// (default 30 s). Subscriptions are not limited.
+    /// scavenge control, group management), or the start of a read or of a
+    /// group consumer's call, may take per attempt (default 30 s).
+    /// Subscriptions are not limited once open.
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = Some(d);
         self
@@ -94,6 +96,9 @@ impl ClientBuilder {
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             snapshots: SnapshotsClient::new(channel.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            persistent: PersistentSubscriptionsClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             admin: AdminClient::new(channel),

@@ -3,7 +3,8 @@
 //!
 //! Not here: connecting (`builder.rs`), the retry policy (`retry.rs`), the
 //! calls that return streams — reads (`read.rs`) and subscriptions
-//! (`subscription.rs`) — or the lifecycle and scavenge calls (`manage.rs`),
+//! (`subscription.rs`) — or the lifecycle and scavenge calls (`manage.rs`)
+//! and the consumer-group calls (`manage_groups.rs`, `persistent.rs`),
 //! which add their methods to [`Client`] there.
 
 use std::collections::VecDeque;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use futures::Stream;
 use strata_proto::v1 as pb;
 use strata_proto::v1::admin_client::AdminClient;
+use strata_proto::v1::persistent_subscriptions_client::PersistentSubscriptionsClient;
 use strata_proto::v1::snapshots_client::SnapshotsClient;
 use strata_proto::v1::streams_client::StreamsClient;
 use tonic::transport::Channel;
@@ -60,6 +62,7 @@ pub struct Client {
     pub(crate) inner: StreamsClient<Channel>,
     pub(crate) snapshots: SnapshotsClient<Channel>,
     pub(crate) admin: AdminClient<Channel>,
+    pub(crate) persistent: PersistentSubscriptionsClient<Channel>,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) retry: RetryPolicy,
 }

@@ -1,7 +1,8 @@
 //! The one place where protobuf messages (`strata_proto::v1`) and the
 //! client's domain types are converted into each other: events, reads,
 //! subscriptions and snapshots here, stream lifecycle (metadata, deletes)
-//! and scavenges in `convert/lifecycle.rs`.
+//! and scavenges in `convert/lifecycle.rs`, persistent subscriptions
+//! (consumer groups) in `convert/groups.rs`.
 
 use strata_proto::v1 as pb;
 use uuid::Uuid;
@@ -13,6 +14,7 @@ use crate::types::{
     Snapshot, SnapshotData, StreamAppend, StreamFrom, StreamSummary, StreamsPage, SubscribeFrom,
 };
 
+pub(crate) mod groups;
 pub(crate) mod lifecycle;
 
 /// The name of the global log in requests.

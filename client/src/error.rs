@@ -84,6 +84,30 @@ pub enum Error {
         /// The server's explanation.
         message: String,
     },
+    /// No consumer group of that name (`NOT_FOUND` / `group-not-found`):
+    /// never created, or deleted — also how a
+    /// [`GroupSubscription`](crate::GroupSubscription) ends when its group is
+    /// deleted.
+    #[error("consumer group not found: {message}")]
+    GroupNotFound {
+        /// The server's explanation.
+        message: String,
+    },
+    /// A consumer group of that name exists already (`ALREADY_EXISTS` /
+    /// `group-exists`).
+    #[error("consumer group exists: {message}")]
+    GroupExists {
+        /// The server's explanation.
+        message: String,
+    },
+    /// The consumer group has its maximum of consumers
+    /// ([`GroupSettings::max_subscribers`](crate::GroupSettings::max_subscribers))
+    /// (`RESOURCE_EXHAUSTED` / `too-many-consumers`).
+    #[error("too many consumers: {message}")]
+    TooManyConsumers {
+        /// The server's explanation.
+        message: String,
+    },
     /// The request was malformed (`INVALID_ARGUMENT`), e.g. an empty stream
     /// name or event type, or a position given for a stream read.
     #[error("invalid argument ({kind}): {message}")]
@@ -247,10 +271,14 @@ pub(crate) fn from_status(
                 _ => Error::Other(status),
             }
         }
-        Code::AlreadyExists => Error::PartialDuplicate { message },
+        Code::AlreadyExists => match kind_of(&status).as_str() {
+            kind::GROUP_EXISTS => Error::GroupExists { message },
+            _ => Error::PartialDuplicate { message },
+        },
         Code::NotFound => match kind_of(&status).as_str() {
             kind::STREAM_DELETED => Error::StreamDeleted { message },
             kind::STREAM_TOMBSTONED => Error::StreamTombstoned { message },
+            kind::GROUP_NOT_FOUND => Error::GroupNotFound { message },
             _ => Error::NotFound { message },
         },
         Code::InvalidArgument => Error::InvalidArgument {
@@ -258,9 +286,12 @@ pub(crate) fn from_status(
             message,
         },
         Code::PermissionDenied => Error::PermissionDenied { message },
-        Code::ResourceExhausted => Error::ResourceExhausted {
-            kind: kind_of(&status),
-            message,
+        Code::ResourceExhausted => match kind_of(&status) {
+            k if k == kind::TOO_MANY_CONSUMERS => Error::TooManyConsumers { message },
+            other => Error::ResourceExhausted {
+                kind: other,
+                message,
+            },
         },
         Code::FailedPrecondition => match kind_of(&status) {
             k if k == kind::STREAM_TOMBSTONED => Error::StreamTombstoned { message },
@@ -348,6 +379,41 @@ mod tests {
         // A stream-deleted kind only means "deleted" on NOT_FOUND.
         let e = from_plain_status(status(Code::FailedPrecondition, kind::STREAM_DELETED, &[]));
         assert!(matches!(e, Error::FailedPrecondition { .. }));
+    }
+
+    #[test]
+    fn group_errors_are_typed_by_kind() {
+        let e = from_plain_status(status(Code::NotFound, kind::GROUP_NOT_FOUND, &[]));
+        assert!(matches!(e, Error::GroupNotFound { message } if message == "msg"));
+        let e = from_plain_status(status(Code::AlreadyExists, kind::GROUP_EXISTS, &[]));
+        assert!(matches!(e, Error::GroupExists { .. }));
+        let e = from_plain_status(status(
+            Code::ResourceExhausted,
+            kind::TOO_MANY_CONSUMERS,
+            &[],
+        ));
+        assert!(matches!(e, Error::TooManyConsumers { .. }));
+        // The kinds only count with their codes; the other mappings stay.
+        let e = from_plain_status(status(Code::AlreadyExists, kind::PARTIAL_DUPLICATE, &[]));
+        assert!(matches!(e, Error::PartialDuplicate { .. }));
+        assert!(matches!(
+            from_plain_status(Status::already_exists("no metadata")),
+            Error::PartialDuplicate { .. }
+        ));
+        let e = from_plain_status(status(Code::Internal, kind::GROUP_NOT_FOUND, &[]));
+        assert!(matches!(e, Error::Other(_)), "{e:?}");
+        let e = from_plain_status(status(
+            Code::ResourceExhausted,
+            kind::TOO_MANY_SUBSCRIPTIONS,
+            &[],
+        ));
+        assert!(
+            matches!(&e, Error::ResourceExhausted { kind, .. } if kind == "too-many-subscriptions")
+        );
+        // A group's consumer is dropped with this when the server stops: retried.
+        let s = status(Code::Unavailable, kind::SHUTTING_DOWN, &[]);
+        assert!(is_retryable_status(&s));
+        assert!(matches!(from_plain_status(s), Error::Unavailable { .. }));
     }
 
     #[test]

@@ -28,6 +28,12 @@
 //!   appending recreates it) and [`Client::tombstone_stream`] (for good); and
 //!   [`Client::start_scavenge`] / [`Client::scavenge_status`] /
 //!   [`Client::stop_scavenge`] to give back the disk space of what they hid.
+//! - Persistent subscriptions (consumer groups, at-least-once):
+//!   [`Client::create_group`] and the other group calls manage them
+//!   ([`GroupSettings`], [`GroupInfo`]); [`Client::persistent`] joins one as
+//!   a consumer — a [`futures::Stream`] of [`GroupDelivery`]s to
+//!   [`ack`](GroupDelivery::ack) or [`nack`](GroupDelivery::nack) (acks are
+//!   batched), rejoining by itself after connection failures.
 //!
 //! Calls that fail because the server is unavailable are retried with
 //! exponential backoff ([`RetryPolicy`]). Appends are retried too: each event
@@ -77,8 +83,11 @@ mod client;
 mod convert;
 mod error;
 mod filter;
+mod groups;
 mod lifecycle;
 mod manage;
+mod manage_groups;
+mod persistent;
 mod read;
 mod resumable;
 mod retry;
@@ -91,8 +100,15 @@ pub use builder::{ClientBuilder, MAX_MESSAGE_BYTES};
 pub use client::Client;
 pub use error::{Error, Result, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
 pub use filter::Filter;
+pub use groups::{
+    parked_stream, GroupConsumerInfo, GroupInfo, GroupSettings, GroupSource, GroupStart,
+    GroupState, NackAction, Strategy,
+};
 pub use lifecycle::{
     MetadataWritten, ScavengeState, ScavengeStatus, StreamMetadata, StreamMetadataInfo,
+};
+pub use persistent::{
+    GroupDelivery, GroupSubscription, PersistentSubscription, ACK_BATCH_MAX_IDS, ACK_FLUSH_INTERVAL,
 };
 pub use retry::RetryPolicy;
 pub use time::now_micros;
