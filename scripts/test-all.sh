@@ -5,7 +5,8 @@
 #      integration tests that start the real `strata` binary;
 #   2. runs the doc tests (nextest does not);
 #   3. creates a Python venv (.venv), installs grpcio, generates stubs from
-#      proto/, starts a real server and runs the Python example against it.
+#      proto/, starts a real server and runs the Python examples against it
+#      (example.py: streams; groups_example.py: persistent subscriptions).
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ echo "== doc tests"
 cargo test --workspace --doc --locked 2>&1 | tee "$LOGS/doc.log"
 DOC_PASSED=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$LOGS/doc.log" | awk '{s+=$1} END {print s+0}')
 
-echo "== python example against a live server"
+echo "== python examples against a live server"
 export VENV="${VENV:-$ROOT/.venv}"
 DATA=$(mktemp -d)
 LOG=$(mktemp)
@@ -45,6 +46,8 @@ for _ in $(seq 1 200); do
 done
 [ -n "$ADDR" ] || { cat "$LOG"; echo "server did not start"; exit 1; }
 STRATA_ADDR="$ADDR" bash "$ROOT/docs/examples/python/run_example.sh"
+# run_example.sh runs both examples and fails on the first failure.
+PY_PASSED=2
 kill -TERM "$PID"
 wait "$PID"
 echo "server exited cleanly after SIGTERM"
@@ -52,5 +55,5 @@ trap - EXIT
 rm -rf "$DATA"
 rm -rf "$LOGS"
 echo "== all tests passed"
-# One plain closing line with the totals (Rust tests, doc tests, Python example).
-echo "tests: $(( ${RUST_PASSED:-0} + ${DOC_PASSED:-0} + 1 )) passed, 0 failed"
+# One plain closing line with the totals (Rust tests, doc tests, Python examples).
+echo "tests: $(( ${RUST_PASSED:-0} + ${DOC_PASSED:-0} + PY_PASSED )) passed, 0 failed"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs the Python example against a running Strata server.
+# Runs the Python examples against a running Strata server: example.py
+# (streams) and groups_example.py (persistent subscriptions).
 #
 #   STRATA_ADDR  host:port of the server (default 127.0.0.1:2113)
 #   VENV         virtualenv to create/use (default .venv at the repo root)
 #
 # Creates the venv if needed, installs the pinned grpcio/grpcio-tools,
 # generates Python stubs from proto/ into docs/examples/python/gen/
-# (gitignored), then runs example.py. Exits non-zero if anything fails.
+# (gitignored), then runs each example. Exits non-zero if anything fails.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../../.." && pwd)"
@@ -27,7 +28,10 @@ mkdir -p "$GEN"
   -I "$ROOT/proto" \
   --python_out="$GEN" \
   --grpc_python_out="$GEN" \
-  "$ROOT/proto/strata/v1/streams.proto"
+  "$ROOT/proto/strata/v1/streams.proto" \
+  "$ROOT/proto/strata/v1/persistent.proto"
 
-echo "running example.py against $STRATA_ADDR"
-exec "$VENV/bin/python" "$HERE/example.py"
+for example in example.py groups_example.py; do
+  echo "running $example against $STRATA_ADDR"
+  "$VENV/bin/python" "$HERE/$example"
+done
