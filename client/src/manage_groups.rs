@@ -184,7 +184,8 @@ impl Client {
 
     /// Delivers `group`'s parked events (those in
     /// [`parked_stream`](crate::parked_stream)`(group)`) to its consumers
-    /// again — at most `max_count` of them, all when `None` — as
+    /// again — at most `max_count` of them, all when `None` (`Some(0)` too:
+    /// the server reads 0 as all) — as
     /// [`GroupDelivery::replayed`](crate::GroupDelivery::replayed) events.
     /// Each leaves the parked stream once acked or skipped; the group's
     /// checkpoint does not move. Returns how many were queued. Retried only
