@@ -111,6 +111,14 @@ enum Cmd {
         #[command(flatten)]
         args: workloads::ScavengeArgs,
     },
+    /// A persistent subscription drained by several acking consumers, then
+    /// live append → delivery latency.
+    Group {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: workloads::GroupArgs,
+    },
 }
 
 fn main() -> Result<()> {
@@ -127,6 +135,7 @@ fn main() -> Result<()> {
             Cmd::Mixed { common, args } => (common, workloads::Workload::Mixed(args)),
             Cmd::Aggregate { common, args } => (common, workloads::Workload::Aggregate(args)),
             Cmd::Scavenge { common, args } => (common, workloads::Workload::Scavenge(args)),
+            Cmd::Group { common, args } => (common, workloads::Workload::Group(args)),
             #[cfg(feature = "umadb")]
             Cmd::UmaAppend { args, json } => {
                 return print_report(&workloads::umadb::run_append(args).await?, json)

@@ -453,7 +453,7 @@ async fn after_a_kill_9_a_group_resumes_from_its_checkpoint_and_finishes() {
         let e = me.next(Duration::from_secs(5)).await.expect("an event");
         acked.insert(id_of(&e));
         me.ack(vec![id_of(&e)]).await;
-        if acked.len() % 100 == 0 {
+        if acked.len().is_multiple_of(100) {
             durable.push(durable_checkpoint(&server, "resume").await);
         }
     }

@@ -5,6 +5,7 @@
 
 mod aggregate;
 mod append;
+mod group;
 mod read;
 mod scavenge;
 mod subscribe;
@@ -13,6 +14,7 @@ pub mod umadb;
 
 pub use aggregate::AggregateArgs;
 pub use append::{AppendArgs, MixedArgs};
+pub use group::GroupArgs;
 pub use read::ReadArgs;
 pub use scavenge::ScavengeArgs;
 pub use subscribe::{CatchupArgs, SubscribeArgs};
@@ -34,6 +36,7 @@ pub enum Workload {
     Mixed(MixedArgs),
     Aggregate(AggregateArgs),
     Scavenge(ScavengeArgs),
+    Group(GroupArgs),
 }
 
 pub async fn connect(addr: &str, n: usize) -> Result<Vec<Channel>> {
@@ -66,6 +69,7 @@ pub async fn run(w: Workload, channels: &[Channel]) -> Result<Report> {
         Workload::Mixed(a) => append::run_mixed(a, channels).await,
         Workload::Aggregate(a) => aggregate::run(a, channels).await,
         Workload::Scavenge(a) => scavenge::run(a, channels).await,
+        Workload::Group(a) => group::run(a, channels).await,
     }
 }
 

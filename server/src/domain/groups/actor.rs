@@ -31,14 +31,19 @@ use strata_storage::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// Events read ahead of delivery, per group.
-pub const READ_AHEAD_EVENTS: usize = 4_096;
+/// Events read ahead of delivery, per group: enough for ordered_by_stream
+/// to see many partitions at once even when the log holds long runs of one
+/// stream.
+pub const READ_AHEAD_EVENTS: usize = 65_536;
+/// Bytes of event data + metadata read ahead of delivery, per group (32 MiB).
+pub const READ_AHEAD_BYTES: usize = 32 * 1024 * 1024;
 /// How often in-flight deadlines and checkpoint timers are checked.
 const TICK: Duration = Duration::from_millis(20);
 /// How long a failed source waits before it is opened again.
 const SOURCE_RETRY: Duration = Duration::from_millis(500);
-/// Delivery batches buffered per consumer (their events count as in flight).
-pub const CONSUMER_BUFFER_MESSAGES: usize = 64;
+/// How long a group may wait with events queued and nothing handed out
+/// or acked before it logs why (waiting on acks is normal for short spells).
+const STALL_LOG_AFTER: Duration = Duration::from_secs(5);
 /// Most parked events one `ReplayParked` queues.
 const MAX_REPLAY_EVENTS: u64 = 100_000;
 
@@ -93,6 +98,10 @@ pub struct GroupActor {
     parked: Parked,
     status: GroupStatus,
     reason: String,
+    /// When events were last handed out or finished.
+    progress_at: Instant,
+    /// The current stall was logged.
+    stall_logged: bool,
     head: u64,
     done_tx: mpsc::UnboundedSender<Written>,
     done_rx: mpsc::UnboundedReceiver<Written>,
@@ -128,6 +137,8 @@ impl GroupActor {
             },
             status: GroupStatus::CatchingUp,
             reason: String::new(),
+            progress_at: Instant::now(),
+            stall_logged: false,
             head: checkpoint,
             done_tx,
             done_rx,
@@ -202,7 +213,8 @@ impl GroupActor {
                     }
                 }
             }
-            let room = self.state.queued() < READ_AHEAD_EVENTS;
+            let room = self.state.queued() < READ_AHEAD_EVENTS
+                && self.state.queued_bytes() < READ_AHEAD_BYTES;
             tokio::select! {
                 biased;
                 () = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
@@ -312,7 +324,10 @@ impl GroupActor {
                 let id =
                     self.state
                         .join(name.clone(), capacity, strata_storage::clock::now_micros());
-                let (tx, rx) = mpsc::channel(CONSUMER_BUFFER_MESSAGES);
+                // Every batch holds at least one event, and a consumer never
+                // has more than `capacity` events out: the channel never
+                // fills, and a failed send means the consumer is gone.
+                let (tx, rx) = mpsc::channel(capacity as usize + 1);
                 self.consumers.insert(id, tx);
                 tracing::info!(group = %self.name, consumer = id, %name, capacity, "consumer joined");
                 let _ = reply.send(Ok((id, rx)));
@@ -355,8 +370,16 @@ impl GroupActor {
         }
     }
 
+    fn progress(&mut self) {
+        self.progress_at = Instant::now();
+        self.stall_logged = false;
+    }
+
     /// Acted on what left the flight: counts acks, writes parks, finishes replays.
     fn outcomes(&mut self, out: Vec<Outcome>) {
+        if !out.is_empty() {
+            self.progress();
+        }
         for o in out {
             match o {
                 Outcome::Done(e) => {
@@ -524,6 +547,9 @@ impl GroupActor {
 
     fn dispatch(&mut self) {
         let sent = self.state.dispatch(Instant::now());
+        if !sent.is_empty() {
+            self.progress();
+        }
         let mut gone = Vec::new();
         for (id, batch) in sent {
             let ok = self
@@ -570,9 +596,14 @@ impl GroupActor {
                 ),
             ),
         };
-        if status != self.status && status != GroupStatus::Live && status != GroupStatus::CatchingUp
-        {
-            tracing::info!(group = %self.name, state = status.as_str(), %reason, "consumer group waits");
+        let waiting = !matches!(status, GroupStatus::Live | GroupStatus::CatchingUp);
+        if waiting && !self.stall_logged && self.progress_at.elapsed() >= STALL_LOG_AFTER {
+            self.stall_logged = true;
+            tracing::warn!(
+                group = %self.name, state = status.as_str(), %reason,
+                idle_secs = self.progress_at.elapsed().as_secs(),
+                "consumer group is not making progress"
+            );
         }
         self.status = status;
         self.reason = reason;

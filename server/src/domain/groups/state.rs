@@ -118,7 +118,14 @@ pub struct GroupState {
     in_flight: HashMap<Uuid, InFlight>,
     outstanding: BTreeMap<u64, u32>,
     read_through: u64,
+    /// Events waiting (not handed out), and their data + metadata bytes.
+    queued_events: usize,
+    queued_bytes: usize,
     pub totals: Totals,
+}
+
+fn size(e: &Entry) -> usize {
+    e.event.data.len() + e.event.metadata.len()
 }
 
 impl GroupState {
@@ -137,6 +144,8 @@ impl GroupState {
             in_flight: HashMap::new(),
             outstanding: BTreeMap::new(),
             read_through: checkpoint,
+            queued_events: 0,
+            queued_bytes: 0,
             totals: Totals::default(),
         }
     }
@@ -157,6 +166,8 @@ impl GroupState {
                 .chain(self.partitions.drain().flat_map(|(_, q)| q))
                 .collect();
             self.runnable.clear();
+            self.queued_events = 0;
+            self.queued_bytes = 0;
             for e in waiting {
                 self.enqueue_back(e);
             }
@@ -188,7 +199,12 @@ impl GroupState {
 
     /// Events read but not handed out yet.
     pub fn queued(&self) -> usize {
-        self.ready.len() + self.partitions.values().map(VecDeque::len).sum::<usize>()
+        self.queued_events
+    }
+
+    /// Bytes of data + metadata of the events read but not handed out yet.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
     }
 
     pub fn in_flight(&self) -> usize {
@@ -212,6 +228,8 @@ impl GroupState {
     }
 
     fn enqueue_back(&mut self, e: Entry) {
+        self.queued_events += 1;
+        self.queued_bytes += size(&e);
         if self.ordered() {
             let p = e.partition.clone();
             let q = self.partitions.entry(p.clone()).or_default();
@@ -226,6 +244,8 @@ impl GroupState {
 
     /// Puts an event back first in line (a retry).
     fn enqueue_front(&mut self, e: Entry) {
+        self.queued_events += 1;
+        self.queued_bytes += size(&e);
         if self.ordered() {
             let p = e.partition.clone();
             self.partitions.entry(p.clone()).or_default().push_front(e);
@@ -433,6 +453,8 @@ impl GroupState {
         deadline: Instant,
         out: &mut HashMap<ConsumerId, Vec<Delivery>>,
     ) {
+        self.queued_events -= 1;
+        self.queued_bytes -= size(&e);
         let c = &mut self.consumers[at];
         c.in_flight += 1;
         c.delivered += 1;
