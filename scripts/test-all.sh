@@ -6,7 +6,9 @@
 #   2. runs the doc tests (nextest does not);
 #   3. creates a Python venv (.venv), installs grpcio, generates stubs from
 #      proto/, starts a real server and runs the Python examples against it
-#      (example.py: streams; groups_example.py: persistent subscriptions).
+#      (example.py: streams; groups_example.py: persistent subscriptions),
+#      then scrapes /metrics with prometheus_client's parsers while working
+#      (scripts/tests/metrics_check.py).
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +49,12 @@ done
 [ -n "$ADDR" ] || { cat "$LOG"; echo "server did not start"; exit 1; }
 STRATA_ADDR="$ADDR" bash "$ROOT/docs/examples/python/run_example.sh"
 # run_example.sh runs both examples and fails on the first failure.
-PY_PASSED=2
+echo "== /metrics through the reference Prometheus parsers"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/scripts/tests/requirements.txt"
+# Uses the stubs run_example.sh generated; its streams are its own, but it
+# compares counters before and after, so nothing else may run meanwhile.
+STRATA_ADDR="$ADDR" "$VENV/bin/python" "$ROOT/scripts/tests/metrics_check.py"
+PY_PASSED=3
 kill -TERM "$PID"
 wait "$PID"
 echo "server exited cleanly after SIGTERM"

@@ -20,6 +20,7 @@ mod domain;
 mod net;
 mod remote;
 mod serve;
+mod telemetry;
 
 use clap::{Args, Parser, Subcommand};
 use config::{FileConfig, ServeSettings};

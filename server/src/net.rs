@@ -12,6 +12,7 @@
 //!
 //! Not here: TLS, HTTP/2 settings, or anything about requests.
 
+use crate::telemetry::{ConnectionGauge, Metrics};
 use futures::Stream;
 use std::io;
 use std::pin::Pin;
@@ -33,6 +34,8 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 pub struct LimitedConn {
     io: TcpStream,
     _permit: OwnedSemaphorePermit,
+    /// Counts the connection in `strata_connections_open` while it lives.
+    _gauge: ConnectionGauge,
 }
 
 impl Connected for LimitedConn {
@@ -87,33 +90,39 @@ impl AsyncWrite for LimitedConn {
 pub fn limited_incoming(
     listener: TcpListener,
     max_connections: usize,
+    metrics: Arc<Metrics>,
 ) -> impl Stream<Item = io::Result<LimitedConn>> {
     let permits = Arc::new(Semaphore::new(max_connections.max(1)));
-    futures::stream::unfold((listener, permits), move |(listener, permits)| async move {
-        loop {
-            match listener.accept().await {
-                Ok((io, peer)) => match permits.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        if let Err(e) = io.set_nodelay(true) {
-                            tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
+    futures::stream::unfold((listener, permits), move |(listener, permits)| {
+        let metrics = metrics.clone();
+        async move {
+            loop {
+                match listener.accept().await {
+                    Ok((io, peer)) => match permits.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            if let Err(e) = io.set_nodelay(true) {
+                                tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
+                            }
+                            tracing::debug!(%peer, "connection accepted");
+                            return Some((
+                                Ok(LimitedConn {
+                                    io,
+                                    _permit: permit,
+                                    _gauge: ConnectionGauge::new(metrics),
+                                }),
+                                (listener, permits),
+                            ));
                         }
-                        tracing::debug!(%peer, "connection accepted");
-                        return Some((
-                            Ok(LimitedConn {
-                                io,
-                                _permit: permit,
-                            }),
-                            (listener, permits),
-                        ));
+                        Err(_) => {
+                            tracing::warn!(%peer, max_connections, "connection limit reached; closing the new connection");
+                            metrics.connection_refused();
+                            drop(io);
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed; retrying");
+                        tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
                     }
-                    Err(_) => {
-                        tracing::warn!(%peer, max_connections, "connection limit reached; closing the new connection");
-                        drop(io);
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed; retrying");
-                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
                 }
             }
         }

@@ -1,5 +1,7 @@
 //! The daemon's lifecycle for `strata serve`: open the store, bind, serve
-//! gRPC (Streams, Snapshots, Admin, PersistentSubscriptions, health, reflection) until SIGTERM / Ctrl-C, drain, close.
+//! gRPC (Streams, Snapshots, Admin,
+//! PersistentSubscriptions, health, reflection) and HTTP (health probes,
+//! metrics) until SIGTERM / Ctrl-C, drain, close.
 //!
 //! Shutdown sequence: on the signal, health turns `NOT_SERVING`, a
 //! `watch<bool>` flips to `true` (live subscriptions and long reads end
@@ -8,17 +10,20 @@
 //! the server stops waiting. Then the store is closed (queued appends
 //! finish, the index is flushed) and the process exits 0.
 //!
-//! Adapters are mounted here: today the strata.v1 gRPC services
-//! (`api::strata`) on the one tonic server; a KurrentDB gRPC adapter joins
-//! them on the same server, and an HTTP side (axum: metrics, health, UI)
-//! shares the same listening port, routed by protocol.
+//! Adapters are mounted here, all on one port: the strata.v1 gRPC services
+//! (`api::strata`) and the plain-HTTP routes (`api::http`: health probes,
+//! metrics), one axum router served by tonic with HTTP/1.1 accepted beside
+//! HTTP/2. The gRPC health status follows the node's readiness (polled
+//! every [`READINESS_POLL`]).
 //!
 //! Not here: command-line parsing, logging setup (`main`), what requests
 //! do (`domain`) or how they are encoded (`api`).
 
 use crate::config::ServeConfig;
+use crate::domain::health::Readiness;
 use crate::domain::Node;
 use crate::net::limited_incoming;
+use crate::telemetry::Metrics;
 use anyhow::{anyhow, Context};
 use std::io::Write;
 use std::sync::Arc;
@@ -26,6 +31,7 @@ use std::time::Duration;
 use strata_storage::{Error, OpenReport, Options, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
@@ -79,16 +85,18 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shutdown_tx = Arc::new(shutdown_tx);
+    let metrics = Arc::new(Metrics::new());
     let node = Arc::new(Node::new(
         store.clone(),
         shutdown_rx.clone(),
         cfg.max_subscriptions,
+        metrics.clone(),
     ));
     let groups = node
         .start_groups()
         .await
         .context("starting the consumer groups")?;
-    let (streams, snapshots, admin, persistent) = crate::api::strata::services(node);
+    let (streams, snapshots, admin, persistent) = crate::api::strata::services(node.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
     crate::api::strata::report_health(&health, ServingStatus::Serving).await;
@@ -106,20 +114,17 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         .context("building the reflection service")?;
 
     {
-        let (tx, health) = (shutdown_tx.clone(), health.clone());
+        let tx = shutdown_tx.clone();
         tokio::spawn(async move {
             let signal = wait_for_signal().await;
             tracing::info!(
                 signal,
                 "shutting down: refusing new connections, finishing in-flight requests"
             );
-            crate::api::strata::report_health(&health, ServingStatus::NotServing).await;
-            health
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
             tx.send_replace(true);
         });
     }
+    tokio::spawn(follow_readiness(node.clone(), health.clone()));
 
     // Scripts and tests learn the port from this one line.
     {
@@ -142,18 +147,28 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         "strata started"
     );
 
-    let mut stop_accepting = shutdown_rx.clone();
-    let server = Server::builder()
-        .layer(crate::api::decode_errors::DecodeErrorsLayer)
+    // gRPC and plain HTTP on one port: tonic's routes are an axum router,
+    // merged with the HTTP side's; HTTP/1.1 is accepted beside HTTP/2.
+    let grpc = Routes::from(axum::Router::new().fallback(crate::api::http::fallback))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(streams)
         .add_service(snapshots)
         .add_service(admin)
-        .add_service(persistent)
+        .add_service(persistent);
+    let routes = Routes::from(
+        grpc.into_axum_router()
+            .merge(crate::api::http::router(node.clone())),
+    )
+    .prepare();
+    let mut stop_accepting = shutdown_rx.clone();
+    let server = Server::builder()
+        .accept_http1(true)
+        .layer(crate::api::decode_errors::DecodeErrorsLayer)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(
-            limited_incoming(listener, cfg.max_connections),
+            limited_incoming(listener, cfg.max_connections, metrics),
             async move {
                 let _ = stop_accepting.wait_for(|s| *s).await;
             },
@@ -169,6 +184,39 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
     }
     drop(shutdown_tx);
     Ok(())
+}
+
+/// How often the gRPC health status is brought in line with readiness.
+const READINESS_POLL: Duration = Duration::from_secs(1);
+
+/// Keeps the gRPC health service's status equal to the node's readiness
+/// (`NOT_SERVING` while poisoned, out of disk space or shutting down), and
+/// logs each change. Ends once shutting down.
+async fn follow_readiness(node: Arc<Node>, health: tonic_health::server::HealthReporter) {
+    let mut was = Readiness::Ready;
+    let mut shutdown = node.shutdown_signal();
+    loop {
+        let now = node.readiness();
+        if now != was {
+            let status = if now.is_ready() {
+                tracing::info!("ready again: serving");
+                ServingStatus::Serving
+            } else {
+                tracing::warn!(reason = %now.reason(), "not ready: health reports NOT_SERVING");
+                ServingStatus::NotServing
+            };
+            crate::api::strata::report_health(&health, status).await;
+            health.set_service_status("", status).await;
+            was = now;
+        }
+        if was == Readiness::ShuttingDown {
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => {}
+            () = tokio::time::sleep(READINESS_POLL) => {}
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT); returns the signal's name.

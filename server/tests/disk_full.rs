@@ -6,42 +6,8 @@
 
 mod common;
 
-use common::{error_kind, raw_event, Server};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use common::{error_kind, raw_event, Server, Tmpfs};
 use strata_proto::v1 as pb;
-
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .expect("run mount");
-        assert!(
-            st.success(),
-            "mounting a size-capped tmpfs failed: this test needs root"
-        );
-        Tmpfs(at.to_owned())
-    }
-
-    fn resize(&self, size: &str) {
-        let st = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .status()
-            .unwrap();
-        assert!(st.success(), "remount failed");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 fn append(stream: &str, data: &[u8]) -> pb::AppendRequest {
     pb::AppendRequest {

@@ -212,6 +212,8 @@ impl Inner {
             index_signal: Mutex::new(IndexSignal::default()),
             index_cv: Condvar::new(),
             indexed: AtomicU64::new(indexed),
+            queue_depth: AtomicU64::new(0),
+            disk_full: AtomicBool::new(false),
             counters: WriterCounters::default(),
         });
         crate::indexer::catch_up(&shared, indexed)?;

@@ -55,7 +55,7 @@ pub use error::{Error, Result};
 pub use limits::{MAX_SCAN_EVENTS_PER_READ, WRITER_QUEUE_REQUESTS};
 pub use scavenge::{ScavengeOptions, ScavengeState, ScavengeStatus};
 pub use snapshot::Snapshot;
-pub use stats::{OpenReport, StoreStats, WriterStats};
+pub use stats::{HistogramSnapshot, OpenReport, StoreStats, StoreTelemetry, WriterStats};
 pub use store::{Options, Store, Write};
 pub use types::*;
 pub use validate::{validate_read_name, validate_stream_name};

@@ -245,7 +245,12 @@ fn write(ctx: &Ctx, op: Op) -> Result<()> {
             let _ = tx.send(r);
         }),
     };
-    ctx.tx.send(req).map_err(|_| Error::Closed)?;
+    // Counted like every request: the writer subtracts what it takes.
+    ctx.shared.queue_depth.fetch_add(1, Ordering::Relaxed);
+    if ctx.tx.send(req).is_err() {
+        ctx.shared.queue_depth.fetch_sub(1, Ordering::Relaxed);
+        return Err(Error::Closed);
+    }
     rx.recv().map_err(|_| Error::Closed)?.map(|_| ())
 }
 

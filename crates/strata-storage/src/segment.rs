@@ -89,6 +89,22 @@ pub(crate) fn release(file: &File, offset: u64, len: u64) -> io::Result<()> {
     )
 }
 
+/// Bytes available to unprivileged writers on the filesystem of `path`.
+#[allow(unsafe_code)]
+pub(crate) fn free_bytes(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: statvfs(3) reads the NUL-terminated path and writes into the
+    // zeroed struct we own; both outlive the call.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
 #[allow(unsafe_code)]
 fn fallocate(file: &File, mode: libc::c_int, offset: u64, len: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;

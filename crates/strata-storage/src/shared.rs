@@ -49,6 +49,10 @@ pub(crate) struct Shared {
     pub index_cv: Condvar,
     /// Highest position written to sled.
     pub indexed: AtomicU64,
+    /// Requests in the writer's queue (not yet taken by the writer).
+    pub queue_depth: AtomicU64,
+    /// The last write failed for want of space, and none succeeded since.
+    pub disk_full: std::sync::atomic::AtomicBool,
     pub counters: WriterCounters,
 }
 

@@ -15,7 +15,7 @@ pub use crate::request::Write;
 use crate::request::{Op, Reply, Request};
 use crate::scavenge::{ScavengeOptions, ScavengeStatus};
 use crate::snapshot::Snapshot;
-use crate::stats::{OpenReport, StoreStats, WriterStats};
+use crate::stats::{OpenReport, StoreStats, StoreTelemetry, WriterStats};
 use crate::types::*;
 use crate::validate::{validate_stream_name, validate_transaction};
 use std::path::Path;
@@ -194,16 +194,21 @@ impl Store {
             return reply(Err(Error::Closed));
         };
         let req = Request { op, bytes, reply };
-        if block {
-            if let Err(e) = tx.send(req) {
-                (e.0.reply)(Err(Error::Closed));
+        // Counted before the send: the writer subtracts what it takes.
+        let depth = &self.inner.shared.queue_depth;
+        depth.fetch_add(1, Ordering::Relaxed);
+        let refused = if block {
+            tx.send(req).err().map(|e| (e.0, Error::Closed))
+        } else {
+            match tx.try_send(req) {
+                Ok(()) => None,
+                Err(TrySendError::Full(r)) => Some((r, Error::Overloaded(WRITER_QUEUE_REQUESTS))),
+                Err(TrySendError::Disconnected(r)) => Some((r, Error::Closed)),
             }
-            return;
-        }
-        match tx.try_send(req) {
-            Ok(()) => {}
-            Err(TrySendError::Full(r)) => (r.reply)(Err(Error::Overloaded(WRITER_QUEUE_REQUESTS))),
-            Err(TrySendError::Disconnected(r)) => (r.reply)(Err(Error::Closed)),
+        };
+        if let Some((r, e)) = refused {
+            depth.fetch_sub(1, Ordering::Relaxed);
+            (r.reply)(Err(e));
         }
     }
 
@@ -481,9 +486,39 @@ impl Store {
         Ok(snapshot.filter(|s| s.revision >= first))
     }
 
+    /// What an operator watches: head, index lag, writer queue, fsync and
+    /// group-commit histograms, segments and bytes, free disk, disk-full and
+    /// poisoned states. Cheap (atomics, a directory's sizes, one statvfs).
+    pub fn telemetry(&self) -> StoreTelemetry {
+        let sh = &self.inner.shared;
+        let segments = sh.segments.current();
+        let log_bytes = segments.all().iter().map(|s| s.len().unwrap_or(0)).sum();
+        StoreTelemetry {
+            head: self.head(),
+            indexed: self.indexed_position(),
+            writer_queue_depth: sh.queue_depth.load(Ordering::Relaxed),
+            writer: sh.counters.snapshot(),
+            appended_bytes: sh.counters.bytes.load(Ordering::Relaxed),
+            fsync_micros: sh.counters.fsync_micros.snapshot(),
+            group_events: sh.counters.group_events.snapshot(),
+            group_bytes: sh.counters.group_bytes.snapshot(),
+            segments: segments.all().len() as u64,
+            log_bytes,
+            disk_free_bytes: crate::segment::free_bytes(&sh.log_dir).unwrap_or(0),
+            disk_full: sh.disk_full.load(Ordering::Relaxed),
+            poisoned: sh.poisoned(),
+        }
+    }
+
     /// The writer's cumulative counters (group commits, events, sync time).
     pub fn writer_stats(&self) -> WriterStats {
         self.inner.shared.counters.snapshot()
+    }
+
+    /// The last write failed for want of disk space and none succeeded
+    /// since (cheap: one atomic load).
+    pub fn is_disk_full(&self) -> bool {
+        self.inner.shared.disk_full.load(Ordering::Relaxed)
     }
 
     /// The reason the store refuses writes, if it is poisoned.

@@ -103,6 +103,9 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            self.shared
+                .queue_depth
+                .fetch_sub(queue.len() as u64, std::sync::atomic::Ordering::Relaxed);
             while !queue.is_empty() {
                 self.commit_some(&mut queue);
             }
@@ -181,8 +184,12 @@ impl Writer {
             self.shared.counters.group(
                 written,
                 next_pos - 1 - self.head,
+                self.buf.len() as u64,
                 t0.elapsed().as_nanos() as u64,
             );
+            self.shared
+                .disk_full
+                .store(false, std::sync::atomic::Ordering::Relaxed);
             self.head = next_pos - 1;
             self.last_ts = ts;
             self.seg_len += self.buf.len() as u64;
@@ -287,6 +294,9 @@ impl Writer {
                 .is_ok();
             if full && restored {
                 tracing::warn!(error = %e, "disk full: append rejected, nothing written");
+                self.shared
+                    .disk_full
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 return Err(Error::DiskFull(e.to_string()));
             }
             let why = format!("write failed: {e}");

@@ -8,16 +8,18 @@
 //! - [`status`]: the one mapping of domain and storage errors to
 //!   `tonic::Status`, shared by every gRPC adapter;
 //! - [`decode_errors`]: a tower layer turning tonic's "cannot decode"
-//!   `INTERNAL` into `INVALID_ARGUMENT`, for every gRPC service.
+//!   `INTERNAL` into `INVALID_ARGUMENT`, for every gRPC service;
+//! - [`http`]: the plain-HTTP routes (health probes, `/metrics`), an axum
+//!   router served on the same port as the gRPC services.
 //!
-//! Room for what comes next, each a sibling of [`strata`]: `kurrent/` (the
+//! Room for what comes next, a sibling of [`strata`]: `kurrent/` (the
 //! KurrentDB gRPC protocol, its own protobuf conversion over the same
-//! [`crate::domain::Node`] calls) and `http/` (an axum router for metrics,
-//! health and the UI, served on the same port as tonic).
+//! [`crate::domain::Node`] calls).
 //!
 //! Not here: listeners, signals and process lifecycle (`serve`), and the
 //! connection cap (`net`).
 
 pub mod decode_errors;
+pub mod http;
 pub mod status;
 pub mod strata;

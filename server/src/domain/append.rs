@@ -24,6 +24,8 @@
 //! Not here: building the transaction from a request (the adapters).
 
 use super::{Error, Node};
+use crate::telemetry::AppendOutcome;
+use std::time::Instant;
 use strata_storage::{AppendResult, StreamAppend, Write, WRITER_QUEUE_REQUESTS};
 use tokio::sync::oneshot;
 
@@ -41,7 +43,7 @@ impl Node {
     /// Appends to one stream.
     pub async fn append(&self, append: StreamAppend) -> Result<AppendResult, Error> {
         let r = self
-            .submit(vec![append])
+            .submit_counted(vec![append])
             .await?
             .into_iter()
             .next()
@@ -61,7 +63,7 @@ impl Node {
         appends: Vec<StreamAppend>,
     ) -> Result<Vec<AppendResult>, Error> {
         let n = appends.len();
-        let results = self.submit(appends).await?;
+        let results = self.submit_counted(appends).await?;
         if results.len() != n {
             return Err(Error::Internal(format!(
                 "the store returned {} results for {n} streams",
@@ -72,10 +74,27 @@ impl Node {
         Ok(results)
     }
 
-    /// Waits for room in the writer's queue, submits a transaction and
-    /// waits for the writer's answer.
-    async fn submit(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>, Error> {
-        self.submit_write(Write::Append(appends)).await
+    /// Waits for room in the writer's queue, submits a transaction, waits
+    /// for the writer's answer, and counts it in the metrics (outcome,
+    /// events, bytes, latency from here to the answer).
+    async fn submit_counted(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>, Error> {
+        let started = Instant::now();
+        let (events, bytes) = appends
+            .iter()
+            .flat_map(|a| &a.events)
+            .fold((0u64, 0u64), |(n, b), e| {
+                (n + 1, b + (e.data.len() + e.metadata.len()) as u64)
+            });
+        let r = self.submit_write(Write::Append(appends)).await;
+        let outcome = match &r {
+            Ok(results) if results.iter().all(|r| r.deduplicated) => AppendOutcome::Duplicate,
+            Ok(_) => AppendOutcome::Ok,
+            Err(Error::Storage(e)) => AppendOutcome::of_error(e),
+            Err(_) => AppendOutcome::Error,
+        };
+        self.metrics
+            .append(outcome, events, bytes, started.elapsed());
+        r
     }
 
     /// Like [`Node::submit_write`], for the server's own system streams
@@ -149,7 +168,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Options::default()).unwrap();
         let (_tx, shutdown) = watch::channel(false);
-        let node = Arc::new(Node::new(store.clone(), shutdown, 1));
+        let node = Arc::new(Node::new(store.clone(), shutdown, 1, Default::default()));
         // Every slot taken, as if the writer were busy with other appends.
         let held = node
             .appends

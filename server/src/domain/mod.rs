@@ -20,6 +20,7 @@
 //! - [`admin`]: starting, following and stopping a scavenge;
 //! - [`groups`]: persistent subscriptions (consumer groups), their
 //!   checkpoints and parked events as records in system streams;
+//! - [`health`]: readiness (shutting down, poisoned, disk full);
 //! - [`paging`]: how many events to read at a time and how they are cut
 //!   into messages (the unit every adapter sends).
 //!
@@ -38,6 +39,7 @@ pub mod append;
 pub mod catalog;
 mod error;
 pub mod groups;
+pub mod health;
 pub mod lifecycle;
 mod live;
 pub mod paging;
@@ -47,6 +49,7 @@ pub mod subscribe;
 
 pub use error::Error;
 
+use crate::telemetry::Metrics;
 use std::sync::Arc;
 use strata_storage::Store;
 use tokio::sync::{watch, Semaphore};
@@ -72,6 +75,8 @@ pub struct Node {
     appends: Arc<Semaphore>,
     /// The consumer groups (persistent subscriptions).
     groups: groups::Groups,
+    /// Live instruments (counters, gauges, histograms) for `/metrics`.
+    metrics: Arc<Metrics>,
 }
 
 impl Node {
@@ -79,7 +84,12 @@ impl Node {
     /// every subscription, and starts the live ring's feeder (so this must
     /// run inside the tokio runtime). `shutdown` turning `true` ends live
     /// subscriptions and long reads.
-    pub fn new(store: Store, shutdown: watch::Receiver<bool>, max_subscriptions: usize) -> Node {
+    pub fn new(
+        store: Store,
+        shutdown: watch::Receiver<bool>,
+        max_subscriptions: usize,
+        metrics: Arc<Metrics>,
+    ) -> Node {
         let (head_tx, head_rx) = watch::channel(store.head());
         // Runs on the writer thread: `send_replace` never blocks and works
         // even with no receiver left.
@@ -97,7 +107,23 @@ impl Node {
             max_subscriptions,
             appends: Arc::new(Semaphore::new(append::MAX_IN_FLIGHT_APPEND_REQUESTS)),
             groups: groups::Groups::default(),
+            metrics,
         }
+    }
+
+    /// The store (for the figures `/metrics` and readiness read).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Turns `true` when the server begins shutting down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// The live instruments.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 }
 

@@ -19,6 +19,7 @@
 
 use super::paging::{into_messages, PageSizer};
 use super::{blocking, Error, Node};
+use crate::telemetry::{Metrics, ReadKind};
 use std::sync::Arc;
 use strata_storage::{AllFrom, Direction, Filter, RecordedEvent, Store, StreamFrom};
 use tokio::sync::{mpsc, watch};
@@ -101,11 +102,16 @@ impl Node {
     /// Starts a read: resolves the start, reads the first page, then
     /// streams the rest from a task.
     pub async fn read(&self, plan: ReadPlan) -> Result<ReadMessages, Error> {
+        self.metrics.read(match plan.target {
+            ReadTarget::All(_) => ReadKind::All,
+            ReadTarget::Stream(_) => ReadKind::Stream,
+        });
         let mut cursor = open(self.store.clone(), plan).await?;
         let first = cursor.next_page().await?;
         let (tx, rx) = mpsc::channel(READ_BUFFER_MESSAGES);
         let shutdown = self.shutdown.clone();
-        tokio::spawn(stream_pages(cursor, first, tx, shutdown).in_current_span());
+        let metrics = self.metrics.clone();
+        tokio::spawn(stream_pages(cursor, first, tx, shutdown, metrics).in_current_span());
         Ok(ReceiverStream::new(rx))
     }
 }
@@ -115,11 +121,13 @@ async fn stream_pages(
     first: Option<Vec<RecordedEvent>>,
     tx: Tx,
     shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 ) {
     let mut page = first;
     let mut sent = 0usize;
     while let Some(events) = page.take() {
         sent += events.len();
+        metrics.read_events(events.len() as u64);
         for msg in into_messages(events) {
             if tx.send(Ok(msg)).await.is_err() {
                 tracing::debug!(sent, "client went away; read stopped");

@@ -31,6 +31,7 @@ impl Node {
             })
         })
         .await?;
+        self.metrics.snapshot_saved();
         tracing::debug!(created_micros, "snapshot saved");
         Ok(created_micros)
     }
@@ -46,13 +47,17 @@ impl Node {
         let name = stream.clone();
         match blocking(move || store.get_snapshot(&name, at_or_before)).await? {
             Some(s) => {
+                self.metrics.snapshot_loaded(true);
                 tracing::debug!(revision = s.revision, "snapshot found");
                 Ok(s)
             }
-            None => Err(Error::SnapshotNotFound {
-                stream,
-                at_or_before,
-            }),
+            None => {
+                self.metrics.snapshot_loaded(false);
+                Err(Error::SnapshotNotFound {
+                    stream,
+                    at_or_before,
+                })
+            }
         }
     }
 }

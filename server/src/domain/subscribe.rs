@@ -45,6 +45,7 @@
 use super::live::LiveFeed;
 use super::paging::{into_messages, PageSizer, MAX_EVENTS_PER_MESSAGE};
 use super::{blocking, Error, Node};
+use crate::telemetry::PhaseGauge;
 use std::sync::Arc;
 use std::time::Duration;
 use strata_storage::{
@@ -195,6 +196,10 @@ impl Node {
             tx,
             sizer: PageSizer::default(),
             caught_up: false,
+            // Only clients' subscriptions count; a group's source is the group's.
+            phase: permit
+                .as_ref()
+                .map(|_| PhaseGauge::new(self.metrics.clone())),
             _permit: permit,
         };
         tokio::spawn(task.run(follow).in_current_span());
@@ -226,6 +231,8 @@ struct Subscription {
     tx: Tx,
     sizer: PageSizer,
     caught_up: bool,
+    /// This subscription in `strata_subscriptions{phase}` (clients' only).
+    phase: Option<PhaseGauge>,
     /// Held for the task's life: frees a subscription slot when it ends.
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -435,6 +442,9 @@ impl Subscription {
         let at_head = from == ReadFrom::Storage || *self.head.borrow() <= read_through;
         if !self.caught_up && at_head {
             self.caught_up = true;
+            if let Some(p) = &mut self.phase {
+                p.live();
+            }
             self.send(SubscriptionMessage::CaughtUp {
                 position: read_through,
             })
