@@ -41,7 +41,9 @@ impl Nth {
     }
 
     fn matches(&self, name: &str) -> bool {
-        self.name_contains.as_deref().is_none_or(|s| name.contains(s))
+        self.name_contains
+            .as_deref()
+            .is_none_or(|s| name.contains(s))
     }
 }
 

@@ -134,7 +134,11 @@ impl Filesystem for Fuse {
             if let Some(len) = size {
                 st.set_len(ino.0, len)?;
             }
-            if mode.is_some() || uid.is_some() || gid.is_some() || atime.is_some() || mtime.is_some()
+            if mode.is_some()
+                || uid.is_some()
+                || gid.is_some()
+                || atime.is_some()
+                || mtime.is_some()
             {
                 st.set_meta(
                     ino.0,
@@ -353,7 +357,16 @@ impl Filesystem for Fuse {
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let (total, free) = self.state().space();
         let b = 4096;
-        reply.statfs(total / b, free / b, free / b, 1 << 20, 1 << 20, 4096, 255, 4096);
+        reply.statfs(
+            total / b,
+            free / b,
+            free / b,
+            1 << 20,
+            1 << 20,
+            4096,
+            255,
+            4096,
+        );
     }
 
     fn access(&self, _req: &Request, _ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {

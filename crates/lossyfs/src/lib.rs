@@ -38,7 +38,7 @@ mod state;
 
 pub use cut::{CutMode, CutReport};
 pub use faults::{FaultHits, FaultPlan, Nth};
-pub use state::{Stats, State};
+pub use state::{State, Stats};
 
 use fuser::{BackgroundSession, Config, MountOption};
 use rand::SeedableRng;

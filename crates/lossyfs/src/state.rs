@@ -442,9 +442,7 @@ impl State {
                 return Err(libc::EEXIST);
             }
             match (self.nodes.get(&t), src_dir) {
-                (Some(Node::Dir(d)), true) if !d.entries.is_empty() => {
-                    return Err(libc::ENOTEMPTY)
-                }
+                (Some(Node::Dir(d)), true) if !d.entries.is_empty() => return Err(libc::ENOTEMPTY),
                 (Some(Node::Dir(_)), false) => return Err(libc::EISDIR),
                 (Some(Node::File(_)), true) => return Err(libc::ENOTDIR),
                 _ => {}

@@ -150,7 +150,11 @@ fn partial(mode: CutMode, seed: u64) -> Vec<u8> {
     drop(f);
     m.cut(mode, seed);
     let got = fs::read(m.p("log")).unwrap();
-    assert_eq!(&got[..100], &[7u8; 100], "{mode:?} seed {seed}: synced bytes changed");
+    assert_eq!(
+        &got[..100],
+        &[7u8; 100],
+        "{mode:?} seed {seed}: synced bytes changed"
+    );
     assert!(got.len() <= 40_100, "{mode:?}: grew");
     got
 }
