@@ -66,6 +66,12 @@ pub struct FaultPlan {
     pub short_write_every: Option<u64>,
     /// Every fsync sleeps this long first (without blocking other calls).
     pub slow_fsync: Option<Duration>,
+    /// The power goes right after the n-th matching fsync succeeds: the
+    /// filesystem freezes (every later change fails with `EIO`), as
+    /// [`LossyFs::freeze`](crate::LossyFs::freeze) does. Puts a power cut
+    /// at an exact step of a protocol (after a segment's header is synced,
+    /// before its directory is).
+    pub freeze_after_fsync: Option<Nth>,
 }
 
 /// How many faults were actually injected since the plan was set.
@@ -82,6 +88,8 @@ pub struct FaultHits {
     pub short_writes: u64,
     /// Fsyncs slowed down.
     pub slow_fsyncs: u64,
+    /// Freezes by `freeze_after_fsync`.
+    pub freezes: u64,
 }
 
 /// A plan and its counters.
@@ -90,6 +98,7 @@ pub(crate) struct Faults {
     pub plan: FaultPlan,
     pub hits: FaultHits,
     fsyncs_seen: u64,
+    freeze_fsyncs_seen: u64,
     writes_seen: u64,
     all_writes: u64,
     /// Total file bytes the files may reach (set with the plan).
@@ -121,6 +130,22 @@ impl Faults {
             self.hits.eio_fsyncs += 1;
         }
         fail
+    }
+
+    /// Whether the power goes after this successful fsync (of `name`).
+    pub fn freeze_after(&mut self, name: &str) -> bool {
+        let Some(nth) = &self.plan.freeze_after_fsync else {
+            return false;
+        };
+        if !nth.matches(name) {
+            return false;
+        }
+        self.freeze_fsyncs_seen += 1;
+        let freeze = self.freeze_fsyncs_seen == nth.n;
+        if freeze {
+            self.hits.freezes += 1;
+        }
+        freeze
     }
 
     /// Whether this write (to `name`) fails.

@@ -721,6 +721,9 @@ impl State {
                 }
             }
         }
+        if self.faults.freeze_after(&name) {
+            self.frozen = true;
+        }
         Ok(())
     }
 

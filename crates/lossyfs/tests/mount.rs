@@ -211,6 +211,22 @@ fn eio_on_the_nth_fsync_and_write_leaves_data_unsynced() {
     assert_eq!(fs::read(m.p("a.seg")).unwrap(), b"synced12");
     m.cut(CutMode::DropUnsynced, 1);
     assert_eq!(fs::read(m.p("a.seg")).unwrap(), b"synced1");
+    // The power goes right after the second fsync of a ".seg" file.
+    m.fs.set_faults(FaultPlan {
+        freeze_after_fsync: Some(Nth::of(2, ".seg")),
+        ..FaultPlan::default()
+    });
+    let f = OpenOptions::new().append(true).open(m.p("a.seg")).unwrap();
+    for b in [b"a", b"b"] {
+        (&f).write_all(b).unwrap();
+        f.sync_data().unwrap();
+    }
+    let e = (&f).write_all(b"c").unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "frozen");
+    assert_eq!(m.fs.fault_hits().freezes, 1);
+    drop(f);
+    m.cut(CutMode::KeepPrefix, 2);
+    assert_eq!(fs::read(m.p("a.seg")).unwrap(), b"synced1ab");
 }
 
 #[test]
