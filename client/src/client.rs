@@ -189,7 +189,7 @@ impl Client {
         let request = convert::append_to_pb(stream.clone(), expected, events);
         self.unary(|mut c| {
             let request = request.clone();
-            async move { c.append(request).await }
+            async move { c.append(crate::trace::request(request)).await }
         })
         .await
         .map(convert::append_result_from_pb)
@@ -228,7 +228,7 @@ impl Client {
         };
         self.unary(|mut c| {
             let request = request.clone();
-            async move { c.append_multi(request).await }
+            async move { c.append_multi(crate::trace::request(request)).await }
         })
         .await
         .map(|r| {
@@ -272,7 +272,7 @@ impl Client {
         let request = convert::list_streams_to_pb(prefix, page_token, page_size);
         self.unary(|mut c| {
             let request = request.clone();
-            async move { c.list_streams(request).await }
+            async move { c.list_streams(crate::trace::request(request)).await }
         })
         .await
         .map(convert::streams_page_from_pb)
@@ -350,10 +350,13 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn server_info(&self) -> Result<ServerInfo> {
-        self.unary(|mut c| async move { c.server_info(pb::ServerInfoRequest {}).await })
-            .await
-            .map(convert::server_info_from_pb)
-            .map_err(error::from_plain_status)
+        self.unary(|mut c| async move {
+            c.server_info(crate::trace::request(pb::ServerInfoRequest {}))
+                .await
+        })
+        .await
+        .map(convert::server_info_from_pb)
+        .map_err(error::from_plain_status)
     }
 
     /// Saves a snapshot of `stream`'s state as of `revision` (events
@@ -390,7 +393,7 @@ impl Client {
         let request = convert::save_snapshot_to_pb(stream.into(), revision, snapshot);
         self.retrying(&self.snapshots, |mut c| {
             let request = request.clone();
-            async move { c.save_snapshot(request).await }
+            async move { c.save_snapshot(crate::trace::request(request)).await }
         })
         .await
         .map(|r| r.created_micros)
@@ -423,7 +426,7 @@ impl Client {
         let result = self
             .retrying(&self.snapshots, |mut c| {
                 let request = request.clone();
-                async move { c.get_snapshot(request).await }
+                async move { c.get_snapshot(crate::trace::request(request)).await }
             })
             .await;
         match result {

@@ -81,6 +81,7 @@ pub mod aggregate;
 mod builder;
 mod client;
 mod convert;
+mod correlation;
 mod error;
 mod filter;
 mod groups;
@@ -93,11 +94,13 @@ mod resumable;
 mod retry;
 mod subscription;
 mod time;
+mod trace;
 mod types;
 
 pub use aggregate::{Aggregate, Loaded, Repository, SnapshotPolicy};
 pub use builder::{ClientBuilder, MAX_MESSAGE_BYTES};
 pub use client::Client;
+pub use correlation::{CAUSATION_ID_KEY, CORRELATION_ID_KEY};
 pub use error::{Error, Result, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
 pub use filter::Filter;
 pub use groups::{

@@ -77,7 +77,7 @@ impl Client {
         let request = convert::set_stream_metadata_to_pb(stream, expected, metadata)?;
         self.retrying_if(&self.inner, is_safe_to_resend, |mut c| {
             let request = request.clone();
-            async move { c.set_stream_metadata(request).await }
+            async move { c.set_stream_metadata(crate::trace::request(request)).await }
         })
         .await
         .map(convert::metadata_written_from_pb)
@@ -112,7 +112,7 @@ impl Client {
         };
         self.retrying(&self.inner, |mut c| {
             let request = request.clone();
-            async move { c.get_stream_metadata(request).await }
+            async move { c.get_stream_metadata(crate::trace::request(request)).await }
         })
         .await
         .map(convert::stream_metadata_info_from_pb)
@@ -196,7 +196,7 @@ impl Client {
         let request = convert::delete_stream_to_pb(stream.clone(), expected, tombstone);
         self.retrying_if(&self.inner, is_safe_to_resend, |mut c| {
             let request = request.clone();
-            async move { c.delete_stream(request).await }
+            async move { c.delete_stream(crate::trace::request(request)).await }
         })
         .await
         .map(|r| r.position)
@@ -236,7 +236,7 @@ impl Client {
         };
         let status = self
             .retrying(&self.admin, |mut c| async move {
-                c.start_scavenge(request).await
+                c.start_scavenge(crate::trace::request(request)).await
             })
             .await
             .map_err(error::from_plain_status)?;
@@ -259,7 +259,8 @@ impl Client {
     pub async fn scavenge_status(&self) -> Result<Option<ScavengeStatus>> {
         let result = self
             .retrying(&self.admin, |mut c| async move {
-                c.get_scavenge(pb::GetScavengeRequest {}).await
+                c.get_scavenge(crate::trace::request(pb::GetScavengeRequest {}))
+                    .await
             })
             .await;
         scavenge_or_none(result)
@@ -282,7 +283,8 @@ impl Client {
     pub async fn stop_scavenge(&self) -> Result<Option<ScavengeStatus>> {
         let result = self
             .retrying(&self.admin, |mut c| async move {
-                c.stop_scavenge(pb::StopScavengeRequest {}).await
+                c.stop_scavenge(crate::trace::request(pb::StopScavengeRequest {}))
+                    .await
             })
             .await;
         scavenge_or_none(result)

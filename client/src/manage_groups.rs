@@ -64,7 +64,7 @@ impl Client {
         let info = self
             .retrying_if(&self.persistent, is_safe_to_resend, |mut c| {
                 let request = request.clone();
-                async move { c.create(request).await }
+                async move { c.create(crate::trace::request(request)).await }
             })
             .await
             .map_err(error::from_plain_status)?;
@@ -100,7 +100,7 @@ impl Client {
         let info = self
             .retrying(&self.persistent, |mut c| {
                 let request = request.clone();
-                async move { c.update(request).await }
+                async move { c.update(crate::trace::request(request)).await }
             })
             .await
             .map_err(error::from_plain_status)?;
@@ -126,7 +126,7 @@ impl Client {
         };
         self.retrying_if(&self.persistent, is_safe_to_resend, |mut c| {
             let request = request.clone();
-            async move { c.delete(request).await }
+            async move { c.delete(crate::trace::request(request)).await }
         })
         .await
         .map(|_| ())
@@ -145,7 +145,8 @@ impl Client {
     pub async fn list_groups(&self) -> Result<Vec<GroupInfo>> {
         let r = self
             .retrying(&self.persistent, |mut c| async move {
-                c.list(pb::ListGroupsRequest {}).await
+                c.list(crate::trace::request(pb::ListGroupsRequest {}))
+                    .await
             })
             .await
             .map_err(error::from_plain_status)?;
@@ -175,7 +176,7 @@ impl Client {
         let info = self
             .retrying(&self.persistent, |mut c| {
                 let request = request.clone();
-                async move { c.get_info(request).await }
+                async move { c.get_info(crate::trace::request(request)).await }
             })
             .await
             .map_err(error::from_plain_status)?;
@@ -212,7 +213,7 @@ impl Client {
         };
         self.retrying_if(&self.persistent, is_safe_to_resend, |mut c| {
             let request = request.clone();
-            async move { c.replay_parked(request).await }
+            async move { c.replay_parked(crate::trace::request(request)).await }
         })
         .await
         .map(|r| r.queued)

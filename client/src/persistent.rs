@@ -378,7 +378,7 @@ impl ConsumerTask {
         let mut persistent = self.client.persistent.clone();
         let opened = self
             .client
-            .timed(persistent.read(ReceiverStream::new(outbound)))
+            .timed(persistent.read(crate::trace::request(ReceiverStream::new(outbound))))
             .await;
         let mut call: Streaming<pb::GroupReadResponse> = match opened {
             Ok(r) => r.into_inner(),

@@ -154,7 +154,7 @@ impl Resume for ReadCursor {
         mut streams: StreamsClient<Channel>,
         request: pb::ReadRequest,
     ) -> Result<Response<Streaming<pb::ReadResponse>>, Status> {
-        streams.read(request).await
+        streams.read(crate::trace::request(request)).await
     }
 
     fn unpack(

@@ -196,7 +196,7 @@ impl Resume for SubCursor {
         mut streams: StreamsClient<Channel>,
         request: pb::SubscribeRequest,
     ) -> Result<Response<Streaming<pb::SubscribeResponse>>, Status> {
-        streams.subscribe(request).await
+        streams.subscribe(crate::trace::request(request)).await
     }
 
     fn unpack(

@@ -43,6 +43,7 @@
 //! max_subscriptions = 1024
 //! max_connections = 1024
 //! snapshots_per_stream = 3
+//! otlp_endpoint = "http://127.0.0.1:4317"
 //! ```
 //!
 //! Not here: the command line's shape and the other subcommands (`main`),
@@ -89,6 +90,10 @@ pub struct ServeSettings {
     /// Snapshots kept per stream; saving one more drops the oldest [default: 3].
     #[arg(long, env = "STRATA_SNAPSHOTS_PER_STREAM")]
     pub snapshots_per_stream: Option<usize>,
+    /// Export traces over OTLP/gRPC (plain HTTP/2) to this collector, e.g.
+    /// `http://127.0.0.1:4317` [default: off].
+    #[arg(long, env = "STRATA_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// The TOML file's contents: the same settings, each optional.
@@ -128,6 +133,9 @@ pub struct ServeConfig {
     /// Snapshots kept per stream; older ones are dropped on save (≥ 1).
     #[serde(default = "default::snapshots_per_stream")]
     pub snapshots_per_stream: usize,
+    /// OTLP/gRPC collector for traces; `None`: no traces exported.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// The serde defaults of [`ServeConfig`], each the owning module's constant.
@@ -171,6 +179,13 @@ impl ServeConfig {
         }
         if self.snapshots_per_stream == 0 {
             bail!("snapshots_per_stream must be at least 1");
+        }
+        if let Some(e) = &self.otlp_endpoint {
+            // TLS to the collector is not built in; a local agent or
+            // collector sidecar is the usual setup.
+            if !e.starts_with("http://") {
+                bail!("otlp_endpoint must be an http:// URL, not {e:?}");
+            }
         }
         Ok(self)
     }
@@ -313,7 +328,8 @@ mod tests {
         let all: FileConfig = toml::from_str(
             "data_dir = \"/d\"\nlisten = \"[::1]:1\"\nlog_level = \"warn\"\n\
              segment_max_bytes = 1048576\nmax_subscriptions = 2\n\
-             max_connections = 3\nsnapshots_per_stream = 4",
+             max_connections = 3\nsnapshots_per_stream = 4\n\
+             otlp_endpoint = \"http://collector:4317\"",
         )
         .unwrap();
         let c = merge(ServeSettings::default(), all, None).unwrap();
@@ -327,6 +343,7 @@ mod tests {
                 max_subscriptions: 2,
                 max_connections: 3,
                 snapshots_per_stream: 4,
+                otlp_endpoint: Some("http://collector:4317".into()),
             }
         );
         assert_eq!(default::listen().to_string(), DEFAULT_LISTEN);

@@ -28,6 +28,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::Layer as _;
 
 /// Strata: an event-store database server (gRPC).
 #[derive(Debug, Parser)]
@@ -120,7 +123,7 @@ struct ScavengeArgs {
     status: bool,
 }
 
-fn init_tracing(filter: &str) {
+fn init_tracing(filter: &str, otel: Option<&telemetry::otel::Otel>) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
         eprintln!(
             "strata: invalid log level {filter:?} ({e}); using {:?}",
@@ -128,10 +131,16 @@ fn init_tracing(filter: &str) {
         );
         tracing_subscriber::EnvFilter::new(config::DEFAULT_LOG_LEVEL)
     });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(filter);
+    // Traces have their own filter (`telemetry::otel`): the log level
+    // does not decide what is exported.
+    let traces = otel.map(|o| o.layer());
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
         .init();
 }
 
@@ -159,21 +168,29 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 ..a.settings.clone()
             };
             let cfg = config::merge(flags, file, rust_log())?;
-            init_tracing(&cfg.log_level);
-            serve::run(cfg)?;
+            let otel = match &cfg.otlp_endpoint {
+                Some(e) => Some(telemetry::otel::Otel::start(e)?),
+                None => None,
+            };
+            init_tracing(&cfg.log_level, otel.as_ref());
+            let served = serve::run(cfg);
+            if let Some(o) = otel {
+                o.shutdown();
+            }
+            served?;
             Ok(true)
         }
         Command::Verify(ref a) => {
-            init_tracing(&admin_log_level());
+            init_tracing(&admin_log_level(), None);
             admin::verify(&a.data_dir)
         }
         Command::Stats(ref a) => {
-            init_tracing(&admin_log_level());
+            init_tracing(&admin_log_level(), None);
             admin::stats(&a.dir.data_dir, a.json)?;
             Ok(true)
         }
         Command::Scavenge(ref a) => {
-            init_tracing(&admin_log_level());
+            init_tracing(&admin_log_level(), None);
             let action = if a.stop {
                 remote::ScavengeAction::Stop
             } else if a.status {
@@ -187,7 +204,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             remote::scavenge(&a.addr, action)
         }
         Command::Health(ref a) => {
-            init_tracing(&admin_log_level());
+            init_tracing(&admin_log_level(), None);
             admin::health(
                 &a.addr,
                 &a.service,

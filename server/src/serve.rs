@@ -166,6 +166,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
     let server = Server::builder()
         .accept_http1(true)
         .layer(crate::api::decode_errors::DecodeErrorsLayer)
+        .layer(crate::api::trace_context::TraceContextLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(
             limited_incoming(listener, cfg.max_connections, metrics),

@@ -53,6 +53,7 @@ mod writer;
 
 pub use error::{Error, Result};
 pub use limits::{MAX_SCAN_EVENTS_PER_READ, WRITER_QUEUE_REQUESTS};
+pub use request::CommitTiming;
 pub use scavenge::{ScavengeOptions, ScavengeState, ScavengeStatus};
 pub use snapshot::Snapshot;
 pub use stats::{HistogramSnapshot, OpenReport, StoreStats, StoreTelemetry, WriterStats};

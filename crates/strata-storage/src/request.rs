@@ -7,9 +7,26 @@
 
 use crate::error::Result;
 use crate::types::{AppendResult, ExpectedRevision, StreamAppend, StreamMetadata};
+use std::time::Instant;
 
-/// Called once with the outcome of a transaction, on the writer thread.
-pub(crate) type Reply = Box<dyn FnOnce(Result<Vec<AppendResult>>) + Send>;
+/// Called once with the outcome of a transaction, on the writer thread,
+/// with when it went through the writer if it reached the log.
+pub(crate) type Reply = Box<dyn FnOnce(Result<Vec<AppendResult>>, Option<CommitTiming>) + Send>;
+
+/// When a request went through the writer: for tracing a commit as queue
+/// wait (`enqueued..started`), write (`started..written`) and fsync
+/// (`written..synced`). The last three are shared by the whole group commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitTiming {
+    /// The request entered the writer's queue.
+    pub enqueued: Instant,
+    /// The writer began the group commit that holds it.
+    pub started: Instant,
+    /// The group's bytes were written (before fdatasync).
+    pub written: Instant,
+    /// fdatasync returned: the request is durable.
+    pub synced: Instant,
+}
 
 /// A change that goes through the writer: committed in the log, durable
 /// before it is acknowledged.
@@ -57,4 +74,6 @@ pub(crate) struct Request {
     /// Encoded size, from validation (an estimate for lifecycle records).
     pub bytes: usize,
     pub reply: Reply,
+    /// When it was queued.
+    pub enqueued: Instant,
 }

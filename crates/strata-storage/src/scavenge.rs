@@ -241,9 +241,10 @@ fn write(ctx: &Ctx, op: Op) -> Result<()> {
     let req = Request {
         op,
         bytes: 4096,
-        reply: Box::new(move |r| {
+        reply: Box::new(move |r, _| {
             let _ = tx.send(r);
         }),
+        enqueued: std::time::Instant::now(),
     };
     // Counted like every request: the writer subtracts what it takes.
     ctx.shared.queue_depth.fetch_add(1, Ordering::Relaxed);

@@ -12,7 +12,7 @@ use crate::limits::WRITER_QUEUE_REQUESTS;
 use crate::notify::CommitListener;
 use crate::query;
 pub use crate::request::Write;
-use crate::request::{Op, Reply, Request};
+use crate::request::{CommitTiming, Op, Reply, Request};
 use crate::scavenge::{ScavengeOptions, ScavengeStatus};
 use crate::snapshot::Snapshot;
 use crate::stats::{OpenReport, StoreStats, StoreTelemetry, WriterStats};
@@ -22,6 +22,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, TrySendError};
 use std::sync::Arc;
+use std::time::Instant;
 
 pub use crate::engine::Options;
 
@@ -169,7 +170,7 @@ impl Store {
         write: Write,
         done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
     ) {
-        self.enqueue(Op::Write(write), Box::new(done), true)
+        self.enqueue(Op::Write(write), Box::new(move |r, _| done(r)), true)
     }
 
     /// Submits any change without ever blocking (see [`Store::try_submit`]).
@@ -178,22 +179,38 @@ impl Store {
         write: Write,
         done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
     ) {
+        self.enqueue(Op::Write(write), Box::new(move |r, _| done(r)), false)
+    }
+
+    /// [`Store::try_submit_write`], also telling `done` when the request
+    /// went through the writer (`None` if it never reached the log), for
+    /// tracing.
+    pub fn try_submit_write_timed(
+        &self,
+        write: Write,
+        done: impl FnOnce(Result<Vec<AppendResult>>, Option<CommitTiming>) + Send + 'static,
+    ) {
         self.enqueue(Op::Write(write), Box::new(done), false)
     }
 
     fn enqueue(&self, op: Op, reply: Reply, block: bool) {
         let bytes = match validate_op(&op) {
             Ok(b) => b,
-            Err(e) => return reply(Err(e)),
+            Err(e) => return reply(Err(e), None),
         };
         if let Some(why) = self.inner.shared.poisoned() {
-            return reply(Err(Error::Poisoned(why)));
+            return reply(Err(Error::Poisoned(why)), None);
         }
         let tx = self.inner.tx.read().unwrap().clone();
         let Some(tx) = tx else {
-            return reply(Err(Error::Closed));
+            return reply(Err(Error::Closed), None);
         };
-        let req = Request { op, bytes, reply };
+        let req = Request {
+            op,
+            bytes,
+            reply,
+            enqueued: Instant::now(),
+        };
         // Counted before the send: the writer subtracts what it takes.
         let depth = &self.inner.shared.queue_depth;
         depth.fetch_add(1, Ordering::Relaxed);
@@ -208,7 +225,7 @@ impl Store {
         };
         if let Some((r, e)) = refused {
             depth.fetch_sub(1, Ordering::Relaxed);
-            (r.reply)(Err(e));
+            (r.reply)(Err(e), None);
         }
     }
 
@@ -217,7 +234,7 @@ impl Store {
         let (tx, rx) = sync_channel(1);
         self.enqueue(
             op,
-            Box::new(move |r| {
+            Box::new(move |r, _| {
                 let _ = tx.send(r);
             }),
             true,
@@ -267,7 +284,7 @@ impl Store {
         write: Write,
         done: impl FnOnce(Result<Vec<AppendResult>>) + Send + 'static,
     ) {
-        self.enqueue(Op::System(write), Box::new(done), false)
+        self.enqueue(Op::System(write), Box::new(move |r, _| done(r)), false)
     }
 
     /// [`Store::try_submit_system`], blocking until durable.

@@ -21,7 +21,7 @@ use crate::limits::{
 use crate::notify::Committed;
 use crate::plan::{GroupState, Plan, Planner};
 use crate::posmap::{open_map, write_map, PosMap};
-use crate::request::{Op, Reply, Request, Write};
+use crate::request::{CommitTiming, Op, Reply, Request, Write};
 use crate::segment::{create_segment, release, reserve, segment_path, FIRST_RECORD_OFFSET};
 use crate::segments::Segment;
 use crate::shared::Shared;
@@ -32,6 +32,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Where the log ends when the writer starts.
 pub(crate) struct LogEnd {
@@ -64,7 +65,8 @@ struct Group {
     entries: Vec<(Position, TailEntry)>,
     /// Byte offset of each new record, in position order.
     offsets: Vec<u32>,
-    replies: Vec<(Reply, Result<Vec<AppendResult>>)>,
+    /// Each request's callback, outcome and queueing time.
+    replies: Vec<(Reply, Result<Vec<AppendResult>>, Instant)>,
 }
 
 impl Writer {
@@ -135,11 +137,12 @@ impl Writer {
     fn commit_some(&mut self, queue: &mut VecDeque<Request>) {
         if let Some(why) = self.shared.poisoned() {
             for r in queue.drain(..) {
-                (r.reply)(Err(Error::Poisoned(why.clone())));
+                (r.reply)(Err(Error::Poisoned(why.clone())), None);
             }
             return;
         }
         self.wait_for_index_room();
+        let started = Instant::now();
         let ts = crate::clock::now_micros().max(self.last_ts);
         let mut g = Group::default();
         let mut next_pos = self.head + 1;
@@ -161,25 +164,31 @@ impl Writer {
                 break;
             }
             let result = self.apply(req.op, &mut next_pos, ts, &mut g);
-            g.replies.push((req.reply, result));
+            g.replies.push((req.reply, result, req.enqueued));
         }
+        let mut timing = None;
         if !self.buf.is_empty() {
-            let t0 = std::time::Instant::now();
-            if let Err(e) = self.write_and_sync() {
-                let replies = g.replies.into_iter().map(|(r, _)| r);
-                for reply in replies.chain(seal_replies) {
-                    reply(Err(match &e {
-                        Error::DiskFull(m) => Error::DiskFull(m.clone()),
-                        Error::Poisoned(m) => Error::Poisoned(m.clone()),
-                        other => Error::Poisoned(other.to_string()),
-                    }));
+            let t0 = Instant::now();
+            let written = match self.write_and_sync() {
+                Ok(w) => w,
+                Err(e) => {
+                    let replies = g.replies.into_iter().map(|(r, _, _)| r);
+                    for reply in replies.chain(seal_replies) {
+                        let e = match &e {
+                            Error::DiskFull(m) => Error::DiskFull(m.clone()),
+                            Error::Poisoned(m) => Error::Poisoned(m.clone()),
+                            other => Error::Poisoned(other.to_string()),
+                        };
+                        reply(Err(e), None);
+                    }
+                    return;
                 }
-                return;
-            }
+            };
+            timing = Some((written, Instant::now()));
             let written = g
                 .replies
                 .iter()
-                .filter(|(_, r)| r.as_ref().is_ok_and(|v| v.iter().all(|a| !a.deduplicated)))
+                .filter(|(_, r, _)| r.as_ref().is_ok_and(|v| v.iter().all(|a| !a.deduplicated)))
                 .count() as u64;
             self.shared.counters.group(
                 written,
@@ -195,8 +204,14 @@ impl Writer {
             self.seg_len += self.buf.len() as u64;
             self.publish(&mut g);
         }
-        for (reply, result) in g.replies {
-            reply(result);
+        for (reply, result, enqueued) in g.replies {
+            let timing = timing.map(|(written, synced)| CommitTiming {
+                enqueued,
+                started,
+                written,
+                synced,
+            });
+            reply(result, timing);
         }
         if need_roll {
             if let Err(e) = self.roll() {
@@ -204,10 +219,11 @@ impl Writer {
             }
         }
         for reply in seal_replies {
-            reply(match self.shared.poisoned() {
+            let r = match self.shared.poisoned() {
                 Some(why) => Err(Error::Poisoned(why)),
                 None => Ok(Vec::new()),
-            });
+            };
+            reply(r, None);
         }
     }
 
@@ -270,7 +286,8 @@ impl Writer {
         self.shared.wake_indexer();
     }
 
-    fn write_and_sync(&mut self) -> Result<()> {
+    /// Writes the group and fdatasyncs it; returns when the write ended.
+    fn write_and_sync(&mut self) -> Result<Instant> {
         let end = self.seg_len + self.buf.len() as u64;
         if end > self.reserved_to {
             // Best effort: if it fails (no space, unsupported) the write
@@ -303,12 +320,13 @@ impl Writer {
             self.poison(why.clone());
             return Err(Error::Poisoned(why));
         }
+        let written = Instant::now();
         if let Err(e) = self.file.sync_data() {
             let why = format!("fdatasync failed: {e}");
             self.poison(why.clone());
             return Err(Error::Poisoned(why));
         }
-        Ok(())
+        Ok(written)
     }
 
     fn roll(&mut self) -> Result<()> {

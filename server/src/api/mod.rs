@@ -9,6 +9,8 @@
 //!   `tonic::Status`, shared by every gRPC adapter;
 //! - [`decode_errors`]: a tower layer turning tonic's "cannot decode"
 //!   `INTERNAL` into `INVALID_ARGUMENT`, for every gRPC service;
+//! - [`trace_context`]: a tower layer opening each gRPC request's server
+//!   span under the caller's `traceparent` (only while traces are exported);
 //! - [`http`]: the plain-HTTP routes (health probes, `/metrics`), an axum
 //!   router served on the same port as the gRPC services.
 //!
@@ -23,3 +25,4 @@ pub mod decode_errors;
 pub mod http;
 pub mod status;
 pub mod strata;
+pub mod trace_context;

@@ -24,7 +24,7 @@
 //! Not here: building the transaction from a request (the adapters).
 
 use super::{Error, Node};
-use crate::telemetry::AppendOutcome;
+use crate::telemetry::{otel, AppendOutcome};
 use std::time::Instant;
 use strata_storage::{AppendResult, StreamAppend, Write, WRITER_QUEUE_REQUESTS};
 use tokio::sync::oneshot;
@@ -128,13 +128,18 @@ impl Node {
             // The semaphore is never closed.
             .map_err(|_| Error::Storage(strata_storage::Error::Closed))?;
         let (tx, rx) = oneshot::channel();
-        self.store.try_submit_write(write, move |r| {
+        self.store.try_submit_write_timed(write, move |r, timing| {
             drop(permit);
             // The receiver is gone only if the caller was dropped; nothing to do.
-            let _ = tx.send(r);
+            let _ = tx.send((r, timing));
         });
         match rx.await {
-            Ok(r) => r.map_err(Error::Storage),
+            Ok((r, timing)) => {
+                if let Some(t) = &timing {
+                    otel::record_commit(t);
+                }
+                r.map_err(Error::Storage)
+            }
             // The store dropped the callback without calling it: it is closing.
             Err(_) => Err(Error::Storage(strata_storage::Error::Closed)),
         }

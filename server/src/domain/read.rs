@@ -19,7 +19,7 @@
 
 use super::paging::{into_messages, PageSizer};
 use super::{blocking, Error, Node};
-use crate::telemetry::{Metrics, ReadKind};
+use crate::telemetry::{otel, Metrics, ReadKind};
 use std::sync::Arc;
 use strata_storage::{AllFrom, Direction, Filter, RecordedEvent, Store, StreamFrom};
 use tokio::sync::{mpsc, watch};
@@ -273,6 +273,20 @@ where
 impl ReadCursor {
     /// The next non-empty page, or `None` when the read is complete.
     async fn next_page(&mut self) -> Result<Option<Vec<RecordedEvent>>, Error> {
+        // A span per page only while traces are exported.
+        let span = if otel::enabled() {
+            tracing::info_span!("read_page", events = tracing::field::Empty)
+        } else {
+            tracing::Span::none()
+        };
+        let page = self.next_page_inner().instrument(span.clone()).await;
+        if let Ok(Some(p)) = &page {
+            span.record("events", p.len());
+        }
+        page
+    }
+
+    async fn next_page_inner(&mut self) -> Result<Option<Vec<RecordedEvent>>, Error> {
         while !self.done {
             let mut want = self.sizer.next();
             if let Some(rem) = self.remaining {

@@ -8,6 +8,7 @@
 
 pub mod exposition;
 pub mod metrics;
+pub mod otel;
 mod process;
 pub mod scrape;
 
