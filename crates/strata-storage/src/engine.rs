@@ -47,6 +47,26 @@ pub struct Options {
     pub dedupe_window_events: usize,
     /// Snapshots kept per stream; older ones are dropped on save.
     pub snapshots_per_stream: usize,
+    /// Start again a scavenge the log shows interrupted (default `true`).
+    /// Off for tools that open a store only to prepare it (`strata
+    /// restore`), which must not add records to it; the next open with it
+    /// on resumes the scavenge.
+    pub resume_interrupted_scavenge: bool,
+    /// Told how far opening has got while it brings the index up to the
+    /// log (for progress bars; the index of a restored store is rebuilt
+    /// from nothing).
+    pub open_progress: Option<OpenProgress>,
+}
+
+/// A callback for [`Options::open_progress`]: `(indexed, head)`, the
+/// position the index has reached and the one it is catching up to.
+#[derive(Clone)]
+pub struct OpenProgress(pub Arc<dyn Fn(u64, u64) + Send + Sync>);
+
+impl std::fmt::Debug for OpenProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenProgress(..)")
+    }
 }
 
 impl Default for Options {
@@ -55,6 +75,8 @@ impl Default for Options {
             segment_max_bytes: DEFAULT_SEGMENT_MAX_BYTES,
             dedupe_window_events: DEFAULT_DEDUPE_WINDOW_EVENTS,
             snapshots_per_stream: DEFAULT_SNAPSHOTS_PER_STREAM,
+            resume_interrupted_scavenge: true,
+            open_progress: None,
         }
     }
 }
@@ -69,6 +91,7 @@ pub(crate) struct Inner {
     pub snapshots: SnapshotStore,
     pub scavenger: Scavenger,
     pub report: OpenReport,
+    resume_interrupted_scavenge: bool,
     _lock: File,
 }
 
@@ -171,6 +194,13 @@ impl Inner {
         }
         create_dir_durably(dir)?;
         let lock = lock_dir(dir)?;
+        if dir.join(crate::backup::RESTORING_MARKER).exists() {
+            return Err(Error::Config(format!(
+                "{} holds an unfinished restore (the file {} exists): restore it again",
+                dir.display(),
+                crate::backup::RESTORING_MARKER
+            )));
+        }
         let log_dir = dir.join(LOG_DIR);
         if !log_dir.exists() {
             std::fs::create_dir(&log_dir)?;
@@ -216,7 +246,7 @@ impl Inner {
             disk_full: AtomicBool::new(false),
             counters: WriterCounters::default(),
         });
-        crate::indexer::catch_up(&shared, indexed)?;
+        crate::indexer::catch_up(&shared, indexed, opts.open_progress.as_ref())?;
         shared.indexed.store(rec.head, Ordering::Release);
         load_lifecycles(&shared)?;
 
@@ -259,6 +289,7 @@ impl Inner {
                 truncated_bytes: rec.truncated_bytes,
                 index_was_at: indexed,
             },
+            resume_interrupted_scavenge: opts.resume_interrupted_scavenge,
             _lock: lock,
         })
     }
@@ -278,6 +309,9 @@ impl Inner {
     /// shutdown interrupted it): its options, to start it again.
     pub(crate) fn interrupted_scavenge(&self) -> Result<Option<ScavengeOptions>> {
         use crate::scavenge::{options_of_started, SCAVENGE_STARTED};
+        if !self.resume_interrupted_scavenge {
+            return Ok(None);
+        }
         let sh = &self.shared;
         let Some((_, pos)) = sh.stream_head(crate::lifecycle::SCAVENGES_STREAM)? else {
             return Ok(None);

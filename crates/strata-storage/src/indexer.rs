@@ -21,8 +21,13 @@ use std::sync::atomic::Ordering;
 /// One event to index, owned (read from the log at open).
 type Owned = (String, Revision, Position);
 
-/// Indexes the log from `indexed + 1` to the head, synchronously (at open).
-pub(crate) fn catch_up(sh: &Shared, indexed: Position) -> Result<()> {
+/// Indexes the log from `indexed + 1` to the head, synchronously (at open),
+/// telling `progress` after every batch.
+pub(crate) fn catch_up(
+    sh: &Shared,
+    indexed: Position,
+    progress: Option<&crate::engine::OpenProgress>,
+) -> Result<()> {
     let log = sh.reader();
     let head = log.committed.head;
     if indexed >= head {
@@ -49,6 +54,9 @@ pub(crate) fn catch_up(sh: &Shared, indexed: Position) -> Result<()> {
             .collect();
         if let Some(last) = entries.last() {
             sh.index.apply(&entries, last.position)?;
+            if let Some(p) = progress {
+                (p.0)(last.position, head);
+            }
         }
         batch.clear();
         Ok(())

@@ -16,9 +16,11 @@
 //! walks), `reader` (bytes), `tail` and `indexer`/`index` (the derived
 //! sled index), [`codec`] (record bytes), `segment` (files), `recovery`
 //! (open-time scan), `notify` (head watch), [`snapshot`], [`verify`]
-//! (offline check), `posmap` (position → offset), `scan` (whole-segment
-//! reads), [`limits`], [`clock`], [`stats`].
+//! (offline check), [`backup`] (a pinned view for online backups),
+//! `posmap` (position → offset), `scan` (whole-segment reads), [`limits`],
+//! [`clock`], [`stats`].
 
+pub mod backup;
 pub mod clock;
 pub mod codec;
 mod compact;
@@ -51,13 +53,14 @@ mod visible;
 pub use visible::Visibility;
 mod writer;
 
+pub use backup::{BackupFile, BackupFileKind, BackupView, RESTORING_MARKER};
 pub use error::{Error, Result};
 pub use limits::{MAX_SCAN_EVENTS_PER_READ, WRITER_QUEUE_REQUESTS};
 pub use request::CommitTiming;
 pub use scavenge::{ScavengeOptions, ScavengeState, ScavengeStatus};
 pub use snapshot::Snapshot;
 pub use stats::{HistogramSnapshot, OpenReport, StoreStats, StoreTelemetry, WriterStats};
-pub use store::{Options, Store, Write};
+pub use store::{OpenProgress, Options, Store, Write};
 pub use types::*;
 pub use validate::{validate_read_name, validate_stream_name};
 pub use verify::{verify, VerifyReport};

@@ -191,6 +191,30 @@ fn list(dir: &Path) -> Result<Vec<(Revision, PathBuf)>> {
     Ok(out)
 }
 
+/// A snapshot file as a backup lists it (`SnapshotStore::files`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SnapshotFile {
+    /// `snapshots/<stream dir>/<revision>.snap`.
+    pub relative_path: String,
+    /// The stream its header names; `None` when the header does not read.
+    pub stream: Option<String>,
+    pub revision: Revision,
+    pub path: PathBuf,
+    pub length: u64,
+}
+
+/// The stream a snapshot file's header names (its first bytes only).
+fn stream_of_file(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 18];
+    let mut f = std::fs::File::open(path).ok()?;
+    f.read_exact(&mut head).ok()?;
+    let len = u16::from_le_bytes([head[16], head[17]]) as usize;
+    let mut name = vec![0u8; len];
+    f.read_exact(&mut name).ok()?;
+    String::from_utf8(name).ok()
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct SnapshotStore {
     root: PathBuf,
@@ -321,6 +345,33 @@ impl SnapshotStore {
         }
         fsync_dir(&self.root)?;
         Ok(removed)
+    }
+
+    /// Every snapshot file, by directory then revision, with the stream its
+    /// header names (for backups; a file removed while listing is skipped).
+    pub(crate) fn files(&self) -> Result<Vec<SnapshotFile>> {
+        let mut out = Vec::new();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.root)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            for (revision, path) in list(&dir)? {
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                out.push(SnapshotFile {
+                    relative_path: format!("snapshots/{dir_name}/{}", file_name(revision)),
+                    stream: stream_of_file(&path),
+                    revision,
+                    path,
+                    length: meta.len(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// (count, bytes of snapshot files).

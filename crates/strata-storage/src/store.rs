@@ -24,7 +24,7 @@ use std::sync::mpsc::{sync_channel, TrySendError};
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use crate::engine::Options;
+pub use crate::engine::{OpenProgress, Options};
 
 /// Checks a request before it reaches the writer; returns its encoded size
 /// (an estimate for lifecycle records).
@@ -501,6 +501,15 @@ impl Store {
         };
         let snapshot = self.inner.snapshots.get(stream, at_or_before)?;
         Ok(snapshot.filter(|s| s.revision >= first))
+    }
+
+    /// Pins the store's files as of its committed end now, for an online
+    /// backup: the segments (the active one up to its durable length) and
+    /// the snapshots of revisions committed by then, readable unchanged for
+    /// as long as the view is held, whatever appends and scavenges do
+    /// meanwhile. See [`crate::backup`].
+    pub fn backup_view(&self) -> Result<crate::backup::BackupView> {
+        crate::backup::pin(&self.inner.shared, &self.inner.snapshots)
     }
 
     /// What an operator watches: head, index lag, writer queue, fsync and
