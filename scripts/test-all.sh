@@ -8,7 +8,8 @@
 #      proto/, starts a real server and runs the Python examples against it
 #      (example.py: streams; groups_example.py: persistent subscriptions),
 #      then scrapes /metrics with prometheus_client's parsers while working
-#      (scripts/tests/metrics_check.py).
+#      (scripts/tests/metrics_check.py), and checks every metric the Grafana
+#      dashboard queries against that scrape (docs/grafana/check_dashboard.py).
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +55,9 @@ echo "== /metrics through the reference Prometheus parsers"
 # Uses the stubs run_example.sh generated; its streams are its own, but it
 # compares counters before and after, so nothing else may run meanwhile.
 STRATA_ADDR="$ADDR" "$VENV/bin/python" "$ROOT/scripts/tests/metrics_check.py"
-PY_PASSED=3
+echo "== the Grafana dashboard against the same server's /metrics"
+python3 "$ROOT/docs/grafana/check_dashboard.py" "http://$ADDR/metrics"
+PY_PASSED=4
 kill -TERM "$PID"
 wait "$PID"
 echo "server exited cleanly after SIGTERM"

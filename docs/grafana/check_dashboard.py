@@ -7,8 +7,8 @@ Usage:
 Each SCRAPE is a file holding a /metrics response (classic Prometheus text
 or OpenMetrics), a URL to fetch one from (http://127.0.0.1:2113/metrics),
 or `-` for stdin. Several scrapes are merged: some series only exist after
-something happened (the strata_scavenge_* gauges appear once a scavenge
-ran, strata_group_* series carry one `group` label per consumer group).
+something happened (strata_group_* series carry one `group` label per
+consumer group).
 
 It pulls every PromQL expression out of the dashboard (panel targets, also
 inside rows, and the label_values() queries of template variables), finds
@@ -32,7 +32,6 @@ To get a scrape with every family (from the repository root):
     cargo build -p strata-server
     D=$(mktemp -d); target/debug/strata serve --data-dir $D --listen 127.0.0.1:0 &
     # note ADDR from "strata listening on ADDR"
-    target/debug/strata scavenge --addr http://ADDR     # scavenge gauges
     python3 docs/grafana/check_dashboard.py http://ADDR/metrics
 
 (strata_group_* families are announced by # TYPE lines even before a

@@ -292,8 +292,13 @@ mod encode {
                 g,
                 |g| g.totals.parked as f64,
             )?;
-            if let Some(sc) = &s.scavenge {
-                let running = u8::from(sc.state == ScavengeState::Running) as f64;
+            // Zeros until the first scavenge, so dashboards and alerts
+            // see the series from the start.
+            {
+                let sc = s.scavenge.as_ref();
+                let running =
+                    u8::from(sc.is_some_and(|sc| sc.state == ScavengeState::Running)) as f64;
+                let figure = |f: fn(&ScavengeStatus) -> u64| sc.map_or(0.0, |sc| f(sc) as f64);
                 gauge(
                     &mut e,
                     "strata_scavenge_running",
@@ -306,28 +311,28 @@ mod encode {
                     "strata_scavenge_segments_done",
                     "Segments the current (or last) scavenge processed",
                     None,
-                    sc.segments_done as f64,
+                    figure(|sc| sc.segments_done),
                 )?;
                 gauge(
                     &mut e,
                     "strata_scavenge_segments_total",
                     "Segments it has to process",
                     None,
-                    sc.segments_total as f64,
+                    figure(|sc| sc.segments_total),
                 )?;
                 gauge(
                     &mut e,
                     "strata_scavenge_reclaimed",
                     "Bytes it gave back so far",
                     b,
-                    sc.bytes_reclaimed as f64,
+                    figure(|sc| sc.bytes_reclaimed),
                 )?;
                 gauge(
                     &mut e,
                     "strata_scavenge_records_dropped",
                     "Records it dropped so far",
                     None,
-                    sc.records_dropped as f64,
+                    figure(|sc| sc.records_dropped),
                 )?;
             }
             if let Some(p) = &s.process {
