@@ -491,3 +491,56 @@ async fn after_a_kill_9_a_group_resumes_from_its_checkpoint_and_finishes() {
         "{durable:?}"
     );
 }
+
+/// Parks the first event the consumer gets; returns once it is parked.
+async fn park_one(g: &mut Groups, group: &str) {
+    let mut me = Consumer::join(g, group, "parker", 8).await.unwrap();
+    let e = me.next(Duration::from_secs(5)).await.expect("an event");
+    me.nack(id_of(&e), pb::NackAction::Park, "poison").await;
+    common::eventually(Duration::from_secs(5), "the park", || {
+        let mut g = g.clone();
+        async move { (info(&mut g, group).await.parked == 1).then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_group_recreated_under_the_same_name_counts_only_its_own_parked_events_after_a_restart() {
+    let mut server = Server::start();
+    let mut g = groups(&server).await;
+    fill(&server, 1, 2).await;
+    create(
+        &mut g,
+        "mailer",
+        "job-0",
+        settings(pb::GroupStrategy::RoundRobin),
+    )
+    .await;
+    park_one(&mut g, "mailer").await;
+    g.delete(pb::DeleteGroupRequest {
+        group: "mailer".into(),
+    })
+    .await
+    .unwrap();
+    create(
+        &mut g,
+        "mailer",
+        "job-0",
+        settings(pb::GroupStrategy::RoundRobin),
+    )
+    .await;
+    assert_eq!(
+        info(&mut g, "mailer").await.parked,
+        0,
+        "the old group's parks are gone"
+    );
+    park_one(&mut g, "mailer").await;
+    assert!(server.terminate().await.success(), "{}", server.logs());
+    server.restart();
+    let mut g = groups(&server).await;
+    assert_eq!(
+        info(&mut g, "mailer").await.parked,
+        1,
+        "only the new group's park"
+    );
+}

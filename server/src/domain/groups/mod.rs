@@ -418,11 +418,22 @@ fn parked_extent(
     parked: &str,
 ) -> strata_storage::Result<(u64, u64)> {
     let end = store.last_revision(parked)?.map_or(0, |r| r + 1);
-    let meta = store.get_stream_metadata(parked)?;
-    let from = if meta.deleted {
-        end
-    } else {
-        meta.metadata.truncate_before.unwrap_or(0).min(end)
+    // The first record a reader would see: it honours `truncate_before`,
+    // a soft delete, and a recreation after one (a group deleted and
+    // created again under the same name starts with none of the old
+    // group's parked records).
+    let first = match store.read_stream(
+        parked,
+        strata_storage::StreamFrom::Start,
+        strata_storage::Direction::Forwards,
+        1,
+    ) {
+        Ok(first) => first,
+        Err(strata_storage::Error::StreamNotFound(_) | strata_storage::Error::StreamDeleted(_)) => {
+            Vec::new()
+        }
+        Err(e) => return Err(e),
     };
+    let from = first.first().map_or(end, |e| e.revision).min(end);
     Ok((end, from))
 }
