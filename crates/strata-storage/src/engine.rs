@@ -128,7 +128,10 @@ fn rebuild_dedupe_window(shared: &Shared, head: u64, capacity: usize) -> Result<
     if capacity > 0 && head > 0 {
         let from = head.saturating_sub(capacity as u64 - 1).max(1);
         let log = shared.reader();
-        if let Some(loc) = log.locate(from)? {
+        // At or after: a scavenge may have dropped the record at `from`
+        // (with `locate`, the window then stayed empty and every retry
+        // after a restart was written again).
+        if let Some(loc) = log.locate_at_or_after(from)? {
             log.scan_forward(loc, |v, _| {
                 dedupe.insert(v.id, v.position);
                 ControlFlow::Continue(())
