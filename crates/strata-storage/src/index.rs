@@ -74,17 +74,36 @@ fn head_value(rev: Revision, pos: Position) -> [u8; 16] {
     v
 }
 
+/// Opens sled and the index's trees.
+fn open_sled(path: &Path) -> sled::Result<Index> {
+    let db = sled::Config::new()
+        .path(path)
+        .cache_capacity(INDEX_CACHE_BYTES)
+        .flush_every_ms(Some(INDEX_FLUSH_EVERY.as_millis() as u64))
+        .open()?;
+    Ok(Index {
+        streams: db.open_tree("streams")?,
+        revs: db.open_tree("revs")?,
+        db,
+    })
+}
+
 impl Index {
     pub(crate) fn open(path: &Path) -> Result<Index> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(INDEX_CACHE_BYTES)
-            .flush_every_ms(Some(INDEX_FLUSH_EVERY.as_millis() as u64))
-            .open()?;
-        let index = Index {
-            streams: db.open_tree("streams")?,
-            revs: db.open_tree("revs")?,
-            db,
+        let index = match open_sled(path) {
+            Ok(index) => index,
+            // sled writes some files (its `conf`) without fsync, so a power
+            // cut can leave an index that does not open. It is derived:
+            // start it again, and the open re-indexes the whole log.
+            Err(sled::Error::Corruption { .. }) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the index is damaged (a power cut?); rebuilding it from the log"
+                );
+                std::fs::remove_dir_all(path)?;
+                open_sled(path)?
+            }
+            Err(e) => return Err(e.into()),
         };
         let format = index
             .db
