@@ -1,0 +1,592 @@
+//! Power-loss and fault-injection tests of the real `strata` binary on
+//! lossyfs (a FUSE filesystem that keeps unsynced writes apart and drops
+//! them at a power cut), every operation recorded and checked by the
+//! history checker (`powercut/history.rs`). Seeded; the seed is printed
+//! (`STRATA_TEST_SEED` replays one). Needs root and /dev/fuse, as CI has:
+//! without them the tests fail, they do not skip.
+//!
+//! Scenarios: power cuts under concurrent single, batched and multi-stream
+//! appenders (`STRATA_POWERCUT_ROUNDS`, default 20) with short writes and
+//! slow fsyncs in some rounds; cuts across segment roll-over at chosen
+//! steps; cuts during a scavenge; cuts while metadata, deletes, snapshots
+//! and consumer-group checkpoints are written; EIO on fsync and on write
+//! (poisoned, then every acknowledged event and nothing else); a full disk;
+//! the same load without faults. `power_cut_soak` (ignored) is the long
+//! run behind `bench/soak.sh`.
+
+mod powercut;
+
+use futures::TryStreamExt;
+use lossyfs::{CutMode, FaultPlan, Nth};
+use powercut::history::History;
+use powercut::rig::{seed, Rig};
+use powercut::workload::{self, Shape};
+use powercut::{after_cut, check_now, describe, lifecycle, pick_mode, wait_for};
+use rand::{Rng, SeedableRng};
+use std::time::{Duration, Instant};
+use strata_client::{EventData, ExpectedRevision};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Rounds of load → power cut → verify → restart → check on one rig, until
+/// `rounds` are done or `deadline` passes. Returns the rounds run.
+async fn append_rounds(seed: u64, rounds: u64, deadline: Option<Instant>) -> u64 {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rig = Rig::start(seed, &[]);
+    let h = History::new();
+    let sub_client = rig.patient_client().await;
+    let sub = workload::subscribe(&sub_client, &h, "$all subscriber across cuts");
+    let mut done = 0;
+    while done < rounds && deadline.is_none_or(|d| Instant::now() < d) {
+        let round = done;
+        let start = h.len();
+        let plan = match rng.random_range(0..6) {
+            0 => FaultPlan {
+                short_write_every: Some(rng.random_range(1..4)),
+                ..FaultPlan::default()
+            },
+            1 => FaultPlan {
+                slow_fsync: Some(Duration::from_millis(rng.random_range(1..20))),
+                ..FaultPlan::default()
+            },
+            _ => FaultPlan::default(),
+        };
+        rig.faults(plan.clone());
+        let c = rig.client().await;
+        let load = workload::start(
+            &c,
+            &h,
+            seed ^ round,
+            (round as usize) * 100,
+            Shape::default(),
+        );
+        tokio::time::sleep(Duration::from_millis(rng.random_range(30..400))).await;
+        let mode = pick_mode(&mut rng);
+        rig.crash();
+        load.stop(&h).await;
+        let report = rig.cut(mode);
+        let what = format!("round {round} ({mode:?}, {})", describe(&plan));
+        eprintln!("{what}: {report}");
+        after_cut(&mut rig, &h, start, &what, &report).await;
+        done += 1;
+    }
+    // The subscription resumed after every cut: let it catch up, then check
+    // that it saw every durable event once, in order.
+    let c = rig.client().await;
+    let fin = powercut::check::read_final(&c, workload::PREFIX).await;
+    let head = fin.all.last().map_or(0, |e| e.position);
+    let t = Instant::now();
+    while h.subscribed_through("$all subscriber across cuts") < head {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "seed {seed}: the subscription did not catch up with {head}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sub.abort();
+    let cov = check_now(&rig, &h, "after all rounds").await;
+    assert!(cov.ok > 0 && cov.events > 0 && cov.delivered > 0, "{cov}");
+    rig.terminate();
+    rig.verify()
+        .unwrap_or_else(|e| panic!("seed {seed}: verify after a clean stop: {e}"));
+    done
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_cuts_under_concurrent_appends_lose_no_acknowledged_event() {
+    let rounds = env_or("STRATA_POWERCUT_ROUNDS", 20);
+    let done = append_rounds(seed(), rounds, None).await;
+    assert_eq!(done, rounds);
+}
+
+/// The long run behind `bench/soak.sh`: rounds until
+/// `STRATA_SOAK_MINUTES` (default 10) have passed, a new seed per rig.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: run by bench/soak.sh"]
+async fn power_cut_soak() {
+    let minutes = env_or("STRATA_SOAK_MINUTES", 10);
+    let deadline = Instant::now() + Duration::from_secs(minutes * 60);
+    let first = seed();
+    let mut total = 0;
+    let mut rigs = 0;
+    while Instant::now() < deadline {
+        let s = first.wrapping_add(rigs);
+        eprintln!("soak: rig {rigs}, seed {s}");
+        total += append_rounds(s, 50, Some(deadline)).await;
+        rigs += 1;
+    }
+    println!("soak: {total} power-cut rounds on {rigs} rigs in {minutes} min, all checks passed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_holds_under_concurrency_without_faults() {
+    let seed = seed();
+    let mut rig = Rig::start_plain(seed, &[]);
+    let h = History::new();
+    let c = rig.client().await;
+    let early = workload::subscribe(&c, &h, "from the start");
+    let load = workload::start(
+        &c,
+        &h,
+        seed,
+        0,
+        Shape {
+            per_kind: 3,
+            ..Shape::default()
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let late = workload::subscribe(&c, &h, "joined during the load");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    load.stop(&h).await;
+    let fin = powercut::check::read_final(&c, workload::PREFIX).await;
+    let head = fin.all.last().map_or(0, |e| e.position);
+    for name in ["from the start", "joined during the load"] {
+        let t = Instant::now();
+        while h.subscribed_through(name) < head {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "{name} did not catch up"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    early.abort();
+    late.abort();
+    let cov = check_now(&rig, &h, "no faults").await;
+    assert!(cov.conflicts > 0, "the load provokes conflicts: {cov}");
+    assert_eq!(cov.unknown_present + cov.unknown_absent, 0, "{cov}");
+    // A clean restart changes nothing.
+    rig.terminate();
+    rig.restart();
+    check_now(&rig, &h, "after a clean restart").await;
+}
+
+/// 32 MiB, the smallest segment the server takes.
+const SMALL_SEGMENTS: &[&str] = &["--segment-max-bytes", "33554432"];
+
+fn power_cut_mode(rng: &mut impl Rng) -> CutMode {
+    CutMode::POWER_CUTS[rng.random_range(0..CutMode::POWER_CUTS.len())]
+}
+
+/// Big events, so that the log reaches the next segment quickly.
+fn big() -> Shape {
+    Shape {
+        per_kind: 1,
+        payload: (64 << 10, 256 << 10),
+        max_batch: 4,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_cuts_at_each_step_of_a_segment_roll_over() {
+    let seed = seed();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rig = Rig::start(seed, SMALL_SEGMENTS);
+    let h = History::new();
+    // Where the power goes. A cut before the next segment exists leaves a
+    // full active segment, so the next append rolls over again at once.
+    let steps = [
+        (
+            Some(Nth::of(1, ".map")),
+            "sealed segment's map synced, not renamed",
+        ),
+        (
+            Some(Nth::of(1, "log")),
+            "map renamed, next segment not created",
+        ),
+        (Some(Nth::of(2, "log")), "next segment created and synced"),
+        (None, "a random moment of a big-event load"),
+    ];
+    for (round, (freeze, step)) in steps.into_iter().enumerate() {
+        let start = h.len();
+        let plan = FaultPlan {
+            freeze_after_fsync: freeze.clone(),
+            ..FaultPlan::default()
+        };
+        rig.faults(plan);
+        let c = rig.client().await;
+        let load = workload::start(&c, &h, seed ^ round as u64, round * 100, big());
+        if freeze.is_some() {
+            let fs = rig.fs();
+            wait_for(240, step, || fs.fault_hits().freezes == 1).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(rng.random_range(100..1500))).await;
+        }
+        let mode = power_cut_mode(&mut rng);
+        rig.crash();
+        load.stop(&h).await;
+        let report = rig.cut(mode);
+        let what = format!("roll-over round {round}: {step} ({mode:?})");
+        eprintln!("{what}: {report}");
+        after_cut(&mut rig, &h, start, &what, &report).await;
+    }
+    let segments = std::fs::read_dir(rig.data_dir().join("log"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".seg")
+        })
+        .count();
+    assert!(segments >= 2, "seed {seed}: the log never rolled over");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_cuts_during_a_scavenge() {
+    let seed = seed();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rig = Rig::start(seed, SMALL_SEGMENTS);
+    let h = History::new();
+    let mut deleted: Vec<String> = Vec::new();
+    for round in 0..3u64 {
+        let start = h.len();
+        let c = rig.client().await;
+        // A sealed segment's worth of events in streams that are then
+        // deleted: the scavenge has a segment to rewrite.
+        for k in 0..9 {
+            let stream = format!("x-gone-{round}-{k}");
+            for _ in 0..4 {
+                let events = (0..4)
+                    .map(|i| EventData::binary("Big", vec![i; 240 << 10]))
+                    .collect();
+                c.append(stream.as_str(), ExpectedRevision::Any, events)
+                    .await
+                    .unwrap_or_else(|e| panic!("seed {seed}: filling {stream}: {e}"));
+            }
+            c.delete_stream(stream.as_str(), ExpectedRevision::Any)
+                .await
+                .unwrap_or_else(|e| panic!("seed {seed}: deleting {stream}: {e}"));
+            deleted.push(stream);
+        }
+        let freeze = match round {
+            0 => Some(Nth::of(1, ".scavenge")),
+            1 => Some(Nth::of(rng.random_range(1..=4), "log")),
+            _ => None,
+        };
+        let plan = FaultPlan {
+            freeze_after_fsync: freeze.clone(),
+            ..FaultPlan::default()
+        };
+        rig.faults(plan.clone());
+        let load = workload::start(&c, &h, seed ^ round, round as usize * 100, Shape::default());
+        c.start_scavenge(Some(16 << 20))
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed}: start a scavenge: {e}"));
+        if freeze.is_some() {
+            let fs = rig.fs();
+            wait_for(120, "the freeze during the scavenge", || {
+                fs.fault_hits().freezes == 1
+            })
+            .await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(rng.random_range(100..2500))).await;
+        }
+        let mode = power_cut_mode(&mut rng);
+        rig.crash();
+        load.stop(&h).await;
+        let report = rig.cut(mode);
+        let what = format!("scavenge round {round} ({mode:?}, {})", describe(&plan));
+        eprintln!("{what}: {report}");
+        after_cut(&mut rig, &h, start, &what, &report).await;
+        let c = rig.patient_client().await;
+        for stream in &deleted {
+            let r: Result<Vec<_>, _> = c
+                .read_stream(stream.as_str(), strata_client::ReadOptions::forwards())
+                .try_collect()
+                .await;
+            assert!(
+                matches!(
+                    r,
+                    Err(strata_client::Error::StreamDeleted { .. })
+                        | Err(strata_client::Error::NotFound { .. })
+                ),
+                "seed {seed}, {what}: deleted {stream} reads {:?}",
+                r.map(|v| v.len())
+            );
+        }
+        // The interrupted scavenge resumes at the open and finishes.
+        let t = Instant::now();
+        loop {
+            match c.scavenge_status().await {
+                Ok(Some(s)) if s.state == strata_client::ScavengeState::Completed => break,
+                Ok(Some(s)) if s.state == strata_client::ScavengeState::Failed => {
+                    panic!(
+                        "seed {seed}, {what}: the scavenge failed: {s:?}\n{}",
+                        rig.logs()
+                    )
+                }
+                _ => {}
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "seed {seed}, {what}: the scavenge did not finish\n{}",
+                rig.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Idempotency survives a restart after the scavenge dropped the
+        // log's first records: a retry of an acknowledged append (expected
+        // revision Any, found by event id only) is recognised, not written
+        // again.
+        let probe = EventData::binary("Probe", format!("round {round}").into_bytes());
+        let first = c
+            .append("p-dedupe-probe", ExpectedRevision::Any, vec![probe.clone()])
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed}: probe append: {e}"));
+        rig.terminate();
+        rig.restart();
+        let c = rig.client().await;
+        let again = c
+            .append("p-dedupe-probe", ExpectedRevision::Any, vec![probe])
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed}: probe retry: {e}"));
+        assert!(
+            again.deduplicated && again.first_position == first.first_position,
+            "seed {seed}, {what}: a retry after a restart was written again: {first:?} then {again:?}"
+        );
+    }
+    rig.terminate();
+    rig.verify()
+        .unwrap_or_else(|e| panic!("seed {seed}: verify after the scavenges: {e}"));
+    let log_bytes: u64 = std::fs::read_dir(rig.data_dir().join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    // 3 × 36 MiB of deleted events were written; most must be gone.
+    assert!(
+        log_bytes < 80 << 20,
+        "seed {seed}: {log_bytes} bytes of log left after scavenging"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_cuts_while_metadata_deletes_snapshots_and_group_checkpoints_are_written() {
+    let seed = seed();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rig = Rig::start(seed, &[]);
+    let h = History::new();
+    let rec = std::sync::Arc::new(std::sync::Mutex::new(lifecycle::Record::default()));
+    let patient = rig.patient_client().await;
+    let (acked, consumer) = lifecycle::start_group(&patient).await;
+    for round in 0..4u64 {
+        let start = h.len();
+        let c = rig.client().await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers = lifecycle::start(&c, &rec, round, &stop);
+        let load = workload::start(&c, &h, seed ^ round, round as usize * 100, Shape::default());
+        let (c2, h2, stop2) = (c.clone(), h.clone(), stop.clone());
+        let producer = tokio::spawn(async move {
+            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                let sent = vec![powercut::history::Sent {
+                    stream: lifecycle::GROUP_STREAM.into(),
+                    expected: ExpectedRevision::Any,
+                    events: vec![EventData::binary("G", vec![7; 64])],
+                }];
+                if let powercut::history::Outcome::Unknown(_) =
+                    workload::append(&c2, &h2, 999, sent).await
+                {
+                    return;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..600))).await;
+        let mode = pick_mode(&mut rng);
+        rig.crash();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        load.stop(&h).await;
+        for t in writers.into_iter().chain([producer]) {
+            let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
+        }
+        h.abandon_pending();
+        let report = rig.cut(mode);
+        let what = format!("lifecycle round {round} ({mode:?})");
+        eprintln!("{what}: {report}");
+        after_cut(&mut rig, &h, start, &what, &report).await;
+        let record = rec.lock().unwrap().clone();
+        let bad = lifecycle::check(&rig.patient_client().await, &record).await;
+        assert!(
+            bad.is_empty(),
+            "seed {seed}, {what}:\n  {}\n{}",
+            bad.join("\n  "),
+            rig.logs()
+        );
+    }
+    // Every event of the group's stream is acked at least once, across all
+    // the cuts: no checkpoint survived ahead of the acks.
+    let c = rig.patient_client().await;
+    let t = Instant::now();
+    loop {
+        let missing = lifecycle::unacked(&c, &acked).await;
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "seed {seed}: {} events of the group's stream never acked, first {:?}\n{}",
+            missing.len(),
+            &missing[..missing.len().min(5)],
+            rig.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    consumer.abort();
+    let r = rec.lock().unwrap();
+    assert!(
+        !r.metadata.is_empty() && !r.deletes.is_empty() && !r.snapshots.is_empty(),
+        "seed {seed}: the lifecycle writers wrote nothing"
+    );
+}
+
+/// One raw append; `Err` is the status.
+async fn raw_append(rig: &Rig) -> Result<(), tonic::Status> {
+    use strata_proto::v1 as pb;
+    let mut raw = strata_proto::v1::streams_client::StreamsClient::connect(rig.url())
+        .await
+        .expect("connect");
+    raw.append(pb::AppendRequest {
+        stream: "h-probe".into(),
+        expected_revision: Some(pb::append_request::ExpectedRevision::Any(pb::Empty {})),
+        events: vec![pb::ProposedEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            r#type: "Probe".into(),
+            content_type: "application/octet-stream".into(),
+            data: vec![1],
+            metadata: Vec::new(),
+        }],
+    })
+    .await
+    .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eio_poisons_the_store_and_a_restart_keeps_every_acknowledged_event() {
+    let seed = seed();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let variants = [
+        (
+            "EIO on fdatasync, then a restart",
+            true,
+            Some(CutMode::KeepEverything),
+        ),
+        ("EIO on fdatasync, then a power cut", true, None),
+        ("EIO on write, then a power cut", false, None),
+    ];
+    for (v, (name, on_fsync, mode)) in variants.into_iter().enumerate() {
+        let mut rig = Rig::start(seed.wrapping_add(v as u64), &[]);
+        let h = History::new();
+        let c = rig.client().await;
+        let load = workload::start(&c, &h, seed ^ v as u64, 0, Shape::default());
+        tokio::time::sleep(Duration::from_millis(rng.random_range(20..200))).await;
+        let nth = Nth::of(rng.random_range(1..=20), ".seg");
+        let plan = if on_fsync {
+            FaultPlan {
+                eio_on_fsync: Some(nth),
+                ..FaultPlan::default()
+            }
+        } else {
+            FaultPlan {
+                eio_on_write: Some(nth),
+                ..FaultPlan::default()
+            }
+        };
+        rig.faults(plan.clone());
+        let fs = rig.fs();
+        wait_for(60, name, || {
+            let hits = fs.fault_hits();
+            hits.eio_fsyncs + hits.eio_writes == 1
+        })
+        .await;
+        // Poisoned: writes refused until a restart.
+        let st = raw_append(&rig)
+            .await
+            .expect_err("a poisoned store takes no append");
+        assert_eq!(
+            st.code(),
+            tonic::Code::Unavailable,
+            "seed {seed}, {name}: {st:?}"
+        );
+        assert_eq!(
+            st.metadata()
+                .get("strata-error")
+                .and_then(|k| k.to_str().ok()),
+            Some("poisoned"),
+            "seed {seed}, {name}: {st:?}"
+        );
+        let mode = mode.unwrap_or_else(|| power_cut_mode(&mut rng));
+        rig.crash();
+        load.stop(&h).await;
+        let report = rig.cut(mode);
+        let what = format!("{name} ({mode:?}, {})", describe(&plan));
+        eprintln!("{what}: {report}");
+        let cov = after_cut(&mut rig, &h, 0, &what, &report).await;
+        assert!(
+            cov.ok > 0 && cov.unknown_present + cov.unknown_absent > 0,
+            "{what}: {cov}"
+        );
+        raw_append(&rig)
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed}, {what}: appends after the restart: {e:?}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_appends_loses_none_and_survives_a_power_cut() {
+    let seed = seed();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rig = Rig::start(seed, &[]);
+    let h = History::new();
+    let c = rig.client().await;
+    let plan = FaultPlan {
+        enospc_after_bytes: Some(rng.random_range(256 << 10..2 << 20)),
+        ..FaultPlan::default()
+    };
+    rig.faults(plan.clone());
+    let disk_full = |h: &History| {
+        h.ops()
+            .iter()
+            .filter(|op| matches!(&op.outcome, powercut::history::Outcome::Failed(m) if m.contains("nothing was written")))
+            .count()
+    };
+    let load = workload::start(
+        &c,
+        &h,
+        seed,
+        0,
+        Shape {
+            payload: (1000, 20_000),
+            ..Shape::default()
+        },
+    );
+    wait_for(60, "appends refused for a full disk", || disk_full(&h) >= 5).await;
+    // Space comes back: appends succeed again without a restart.
+    rig.faults(FaultPlan::default());
+    let ok_before = h
+        .ops()
+        .iter()
+        .filter(|op| matches!(op.outcome, powercut::history::Outcome::Ok(_)))
+        .count();
+    wait_for(30, "appends after space returned", || {
+        h.ops()
+            .iter()
+            .filter(|op| matches!(op.outcome, powercut::history::Outcome::Ok(_)))
+            .count()
+            > ok_before + 10
+    })
+    .await;
+    let mode = power_cut_mode(&mut rng);
+    rig.crash();
+    load.stop(&h).await;
+    let report = rig.cut(mode);
+    let what = format!("full disk, then {mode:?} ({})", describe(&plan));
+    eprintln!("{what}: {report}");
+    let cov = after_cut(&mut rig, &h, 0, &what, &report).await;
+    assert!(cov.failed >= 5, "{what}: {cov}");
+}
