@@ -54,7 +54,10 @@ pub struct FaultPlan {
     /// writes it should have made durable stay unsynced: a later successful
     /// fsync makes them durable, a power cut may lose them.
     pub eio_on_fsync: Option<Nth>,
-    /// `EIO` from a write; nothing of it is applied.
+    /// `EIO` from a write; nothing of it is applied. The kernel splits a
+    /// program's `pwrite` into several requests (at page boundaries and
+    /// `max_write`); when a later one fails the program sees a short write,
+    /// not the error — make the fault sticky to be sure it sees `EIO`.
     pub eio_on_write: Option<Nth>,
     /// The files may grow by this many bytes in total (counted from when
     /// the plan is set, shrinking gives space back); a write past it is cut
