@@ -41,6 +41,12 @@ async fn append_rounds(seed: u64, rounds: u64, deadline: Option<Instant>) -> u64
     let h = History::new();
     let sub_client = rig.patient_client().await;
     let sub = workload::subscribe(&sub_client, &h, "$all subscriber across cuts");
+    let stream_sub = workload::subscribe_stream(
+        &sub_client,
+        &h,
+        "stream subscriber across cuts",
+        "h-batch-0",
+    );
     let mut done = 0;
     while done < rounds && deadline.is_none_or(|d| Instant::now() < d) {
         let round = done;
@@ -80,15 +86,19 @@ async fn append_rounds(seed: u64, rounds: u64, deadline: Option<Instant>) -> u64
     let c = rig.client().await;
     let fin = powercut::check::read_final(&c, workload::PREFIX).await;
     let head = fin.all.last().map_or(0, |e| e.position);
-    let t = Instant::now();
-    while h.subscribed_through("$all subscriber across cuts") < head {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "seed {seed}: the subscription did not catch up with {head}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let stream_head = fin
+        .streams
+        .get("h-batch-0")
+        .and_then(|v| v.last())
+        .map_or(0, |e| e.position);
+    for (name, to) in [
+        ("$all subscriber across cuts", head),
+        ("stream subscriber across cuts", stream_head),
+    ] {
+        wait_for(60, name, || h.subscribed_through(name) >= to).await;
     }
     sub.abort();
+    stream_sub.abort();
     let cov = check_now(&rig, &h, "after all rounds").await;
     assert!(cov.ok > 0 && cov.events > 0 && cov.delivered > 0, "{cov}");
     rig.terminate();

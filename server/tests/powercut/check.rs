@@ -376,7 +376,11 @@ fn check_subscription(sub: &SubLog, fin: &Final, prefix: &str, bad: &mut Vec<Str
     let expected: Vec<&RecordedEvent> = fin
         .all
         .iter()
-        .filter(|e| e.position > sub.after && e.position <= last && e.stream.starts_with(prefix))
+        .filter(|e| e.position > sub.after && e.position <= last)
+        .filter(|e| match &sub.stream {
+            Some(s) => &e.stream == s,
+            None => e.stream.starts_with(prefix),
+        })
         .collect();
     let seen: Vec<&Seen> = sub
         .seen

@@ -112,6 +112,8 @@ pub struct SubLog {
     pub name: String,
     /// The position it started after (0: from the start).
     pub after: u64,
+    /// The stream it follows (`None`: `$all`, the checked streams).
+    pub stream: Option<String>,
     /// The events, in delivery order.
     pub seen: Vec<Seen>,
 }
@@ -207,10 +209,11 @@ impl History {
     }
 
     /// A new subscription log.
-    pub fn subscription(&self, name: &str, after: u64) -> Arc<Mutex<SubLog>> {
+    pub fn subscription(&self, name: &str, after: u64, stream: Option<&str>) -> Arc<Mutex<SubLog>> {
         let log = Arc::new(Mutex::new(SubLog {
             name: name.to_owned(),
             after,
+            stream: stream.map(str::to_owned),
             seen: Vec::new(),
         }));
         self.subs.lock().unwrap().push(log.clone());

@@ -226,8 +226,24 @@ pub async fn retry_unknown(c: &Client, h: &History, from: usize) -> usize {
 /// delivers into the history until it ends or is aborted. With a patient
 /// client it resumes across restarts after the last event delivered.
 pub fn subscribe(c: &Client, h: &History, name: &str) -> JoinHandle<()> {
-    let log = h.subscription(name, 0);
-    let mut sub = c.subscribe_to_all(SubscribeFrom::Start, Filter::new().stream_prefix(PREFIX));
+    let log = h.subscription(name, 0, None);
+    let sub = c.subscribe_to_all(SubscribeFrom::Start, Filter::new().stream_prefix(PREFIX));
+    record(sub, log)
+}
+
+/// Like [`subscribe`], following one stream.
+pub fn subscribe_stream(c: &Client, h: &History, name: &str, stream: &str) -> JoinHandle<()> {
+    let log = h.subscription(name, 0, Some(stream));
+    record(c.subscribe_to_stream(stream, SubscribeFrom::Start), log)
+}
+
+fn record(
+    mut sub: impl futures::Stream<Item = strata_client::Result<SubscriptionItem>>
+        + Unpin
+        + Send
+        + 'static,
+    log: Arc<std::sync::Mutex<super::history::SubLog>>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(item) = sub.next().await {
             match item {
