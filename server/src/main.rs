@@ -3,9 +3,12 @@
 //! This file owns the command line (clap), logging setup (the only place a
 //! `tracing` subscriber is installed; logs go to stderr) and exit codes.
 //! Subcommands: `serve` (see `serve`), `verify`, `stats`, `health` (see
-//! `admin`), `scavenge` (see `remote`). Exit codes: 0 success; 1 failure
-//! (including corruption found by `verify`, NOT_SERVING from `health`, and
-//! a scavenge that did not complete); 2 bad usage (clap).
+//! `admin`), `scavenge` (see `remote`), and the client commands (`ls`,
+//! `read`, `tail`, `append`, `meta`, `delete`, `groups`, `backup`,
+//! `restore`, `export`, `import`: see `cli`). Exit codes: 0 success; 1
+//! failure (including corruption found by `verify`, NOT_SERVING from
+//! `health`, and a scavenge that did not complete); 2 bad usage (clap);
+//! the client commands add 3 (not found) and 4 (conflict), `cli::exit`.
 
 /// mimalloc instead of glibc malloc: reads and subscriptions allocate and
 /// free a few buffers per event, and glibc's malloc/free took ~15% of the
@@ -15,6 +18,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
 mod api;
+mod cli;
 mod config;
 mod domain;
 mod net;
@@ -57,6 +61,8 @@ enum Command {
     /// Scavenge a running server: give back the disk space of deleted and
     /// expired events, with a progress bar until it ends.
     Scavenge(ScavengeArgs),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 /// `strata serve`: where the settings file is, and the settings themselves
@@ -203,6 +209,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             };
             remote::scavenge(&a.addr, action)
         }
+        Command::Client(_) => unreachable!("client commands run in run_client"),
         Command::Health(ref a) => {
             init_tracing(&admin_log_level(), None);
             admin::health(
@@ -214,8 +221,22 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
+/// The client commands, with their own exit codes (`cli::exit`) and
+/// quieter logs (warnings only, unless asked).
+fn run_client(cli: Cli) -> ExitCode {
+    let Command::Client(cmd) = cli.command else {
+        unreachable!("only client commands come here")
+    };
+    let level = cli.log_level.or_else(rust_log);
+    init_tracing(level.as_deref().unwrap_or("warn"), None);
+    cli::run(cmd)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Client(_)) {
+        return run_client(cli);
+    }
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

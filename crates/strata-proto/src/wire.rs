@@ -63,6 +63,8 @@ pub mod kind {
     pub const TOO_MANY_CONSUMERS: &str = "too-many-consumers";
     /// No scavenge ran since the server started.
     pub const SCAVENGE_NOT_FOUND: &str = "scavenge-not-found";
+    /// The server already streams its limit of concurrent backups.
+    pub const TOO_MANY_BACKUPS: &str = "too-many-backups";
     /// No snapshot at or before the requested revision.
     pub const SNAPSHOT_NOT_FOUND: &str = "snapshot-not-found";
     /// The stream has no event.

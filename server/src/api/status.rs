@@ -75,6 +75,11 @@ pub fn from_domain(e: domain::Error) -> Status {
         e @ domain::Error::ScavengeNotFound => {
             with_kind(Code::NotFound, kind::SCAVENGE_NOT_FOUND, e.to_string())
         }
+        e @ domain::Error::TooManyBackups { .. } => with_kind(
+            Code::ResourceExhausted,
+            kind::TOO_MANY_BACKUPS,
+            e.to_string(),
+        ),
         e @ domain::Error::ShuttingDown => {
             with_kind(Code::Unavailable, kind::SHUTTING_DOWN, e.to_string())
         }
@@ -293,6 +298,11 @@ mod tests {
                 domain::Error::TooManySubscriptions { limit: 2 },
                 Code::ResourceExhausted,
                 wire::kind::TOO_MANY_SUBSCRIPTIONS,
+            ),
+            (
+                domain::Error::TooManyBackups { limit: 2 },
+                Code::ResourceExhausted,
+                wire::kind::TOO_MANY_BACKUPS,
             ),
             (
                 domain::Error::ShuttingDown,

@@ -50,6 +50,12 @@ pub enum Error {
         "no scavenge has run since the server started (see the \"$scavenges\" stream for history)"
     )]
     ScavengeNotFound,
+    /// Every backup slot is taken.
+    #[error("the server already streams its limit of {limit} concurrent backups; retry later")]
+    TooManyBackups {
+        /// The limit (`domain::backup::MAX_CONCURRENT_BACKUPS`).
+        limit: usize,
+    },
     /// The server is shutting down; the client should reconnect and resume.
     #[error("the server is shutting down; reconnect and resume")]
     ShuttingDown,

@@ -18,6 +18,8 @@
 //! - [`catalog`]: listing streams, and the facts `ServerInfo` reports;
 //! - [`lifecycle`]: stream metadata, soft deletes and tombstones;
 //! - [`admin`]: starting, following and stopping a scavenge;
+//! - [`backup`]: streaming a consistent copy of the store's files (online
+//!   backups), pinned against appends and scavenges;
 //! - [`groups`]: persistent subscriptions (consumer groups), their
 //!   checkpoints and parked events as records in system streams;
 //! - [`health`]: readiness (shutting down, poisoned, disk full);
@@ -36,6 +38,7 @@
 
 pub mod admin;
 pub mod append;
+pub mod backup;
 pub mod catalog;
 mod error;
 pub mod groups;
@@ -75,6 +78,8 @@ pub struct Node {
     appends: Arc<Semaphore>,
     /// The consumer groups (persistent subscriptions).
     groups: groups::Groups,
+    /// One permit per backup being streamed.
+    backups: Arc<Semaphore>,
     /// Live instruments (counters, gauges, histograms) for `/metrics`.
     metrics: Arc<Metrics>,
 }
@@ -107,6 +112,7 @@ impl Node {
             max_subscriptions,
             appends: Arc::new(Semaphore::new(append::MAX_IN_FLIGHT_APPEND_REQUESTS)),
             groups: groups::Groups::default(),
+            backups: Arc::new(Semaphore::new(backup::MAX_CONCURRENT_BACKUPS)),
             metrics,
         }
     }

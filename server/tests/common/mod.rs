@@ -2,6 +2,8 @@
 //! on a temporary data directory and connects clients to it.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! `strata.v1.Admin` over [`Node`]: start, follow and stop a scavenge.
+//! `strata.v1.Admin` over [`Node`]: start, follow and stop a scavenge;
+//! stream a backup.
 //!
 //! Not here: what a scavenge does (the storage engine), the conversions
 //! (`convert`), the status mapping (`api::status`).
@@ -6,6 +7,7 @@
 use super::convert;
 use crate::api::status;
 use crate::domain::Node;
+use futures::stream::{BoxStream, StreamExt};
 use std::sync::Arc;
 use strata_proto::v1 as pb;
 use strata_proto::v1::admin_server::Admin;
@@ -68,5 +70,24 @@ impl Admin for AdminService {
             .await
             .map_err(status::from_domain)?;
         Ok(Response::new(convert::scavenge_status(s)))
+    }
+
+    type BackupStream = BoxStream<'static, Result<pb::BackupResponse, Status>>;
+
+    #[tracing::instrument(skip_all, fields(held = request.get_ref().held.len()))]
+    async fn backup(
+        &self,
+        request: Request<pb::BackupRequest>,
+    ) -> Result<Response<Self::BackupStream>, Status> {
+        let plan = convert::backup::backup_plan(request.into_inner());
+        let messages = self.node.backup(plan).await.map_err(status::from_domain)?;
+        Ok(Response::new(
+            messages
+                .map(|m| {
+                    m.map(convert::backup::backup_response)
+                        .map_err(status::from_domain)
+                })
+                .boxed(),
+        ))
     }
 }

@@ -50,7 +50,10 @@ pub fn services(
     let snapshots = SnapshotsServer::new(SnapshotsService::new(node.clone()))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-    let admin = AdminServer::new(AdminService::new(node.clone()));
+    // A backup request lists every file of the previous backup.
+    let admin = AdminServer::new(AdminService::new(node.clone()))
+        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
     let persistent = PersistentSubscriptionsServer::new(PersistentService::new(node))
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);

@@ -13,6 +13,7 @@
 //! storage engine does that, and `api::status` maps its errors. It does no
 //! I/O.
 
+pub mod backup;
 pub mod groups;
 
 use crate::api::status;
