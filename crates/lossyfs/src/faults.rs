@@ -54,6 +54,12 @@ pub struct FaultPlan {
     /// writes it should have made durable stay unsynced: a later successful
     /// fsync makes them durable, a power cut may lose them.
     pub eio_on_fsync: Option<Nth>,
+    /// With `eio_on_fsync`: the failed fsync also loses the file's
+    /// unsynced writes for good, as Linux does after a writeback error
+    /// ("fsyncgate": the pages are marked clean but stay readable until
+    /// evicted). They stay in what programs read, and never reach what a
+    /// power cut leaves — not even after a later successful fsync.
+    pub eio_loses_pending: bool,
     /// `EIO` from a write; nothing of it is applied. The kernel splits a
     /// program's `pwrite` into several requests (at page boundaries and
     /// `max_write`); when a later one fails the program sees a short write,

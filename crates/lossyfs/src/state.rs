@@ -683,6 +683,12 @@ impl State {
         self.change()?;
         let name = self.name_of(ino);
         if self.faults.fsync_fails(&name) {
+            if self.faults.plan.eio_loses_pending {
+                if let Some(Node::File(f)) = self.nodes.get_mut(&ino) {
+                    f.pending.clear();
+                    f.pending_bytes = 0;
+                }
+            }
             return Err(libc::EIO);
         }
         let durable_path = self.durable_path(ino);

@@ -211,6 +211,24 @@ fn eio_on_the_nth_fsync_and_write_leaves_data_unsynced() {
     assert_eq!(fs::read(m.p("a.seg")).unwrap(), b"synced12");
     m.cut(CutMode::DropUnsynced, 1);
     assert_eq!(fs::read(m.p("a.seg")).unwrap(), b"synced1");
+    // Linux's way: a failed fsync loses its writes for good, though they
+    // stay readable; a later fsync does not bring them back.
+    m.fs.set_faults(FaultPlan {
+        eio_on_fsync: Some(Nth::of(1, ".seg")),
+        eio_loses_pending: true,
+        ..FaultPlan::default()
+    });
+    let f = OpenOptions::new().append(true).open(m.p("a.seg")).unwrap();
+    (&f).write_all(b"L").unwrap();
+    assert!(f.sync_data().is_err());
+    (&f).write_all(b"K").unwrap();
+    f.sync_data().unwrap();
+    drop(f);
+    assert_eq!(fs::read(m.p("a.seg")).unwrap(), b"synced1LK");
+    m.cut(CutMode::DropUnsynced, 3);
+    assert_eq!(fs::read(m.p("a.seg")).unwrap(), b"synced1\0K");
+    fs::write(m.p("a.seg"), b"synced1").unwrap();
+    File::open(m.p("a.seg")).unwrap().sync_all().unwrap();
     // The power goes right after the second fsync of a ".seg" file.
     m.fs.set_faults(FaultPlan {
         freeze_after_fsync: Some(Nth::of(2, ".seg")),

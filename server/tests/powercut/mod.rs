@@ -48,6 +48,9 @@ pub fn describe(plan: &lossyfs::FaultPlan) -> String {
     if let Some(n) = &plan.eio_on_fsync {
         parts.push(format!("EIO on fsync {n:?}"));
     }
+    if plan.eio_loses_pending {
+        parts.push("a failed fsync loses its writes (fsyncgate)".into());
+    }
     if let Some(n) = &plan.eio_on_write {
         parts.push(format!("EIO on write {n:?}"));
     }
