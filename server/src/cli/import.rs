@@ -205,13 +205,18 @@ async fn resolve(client: &Client, first: (&str, u64, Uuid)) -> Result<(Known, bo
         offset,
         file_next: r0,
     };
-    if r0 <= next {
+    if r0 == 0 {
         return Ok((known(0), false));
     }
-    // The file starts past what the target has: renumber from 0, if that
-    // is where this stream's events are (or go).
+    // The file starts past revision 0: renumber from 0 when the target has
+    // no such stream, or when its revision 0 is this file's first event of
+    // it (an earlier run renumbered it); keep the revisions when the
+    // target has those before the file's first.
     if head.is_none() || first_id(client, stream).await? == Some(id) {
         return Ok((known(r0), true));
+    }
+    if r0 <= next {
+        return Ok((known(0), false));
     }
     Err(Failure::new(
         CONFLICT,
