@@ -1,6 +1,7 @@
-//! The plain-HTTP side of the one listening port: health probes and
-//! Prometheus metrics, as an axum router merged with tonic's gRPC routes
-//! (`serve` mounts both; HTTP/1.1 and HTTP/2 are accepted alike).
+//! The plain-HTTP side of the one listening port: health probes,
+//! Prometheus metrics, the admin web UI and its JSON API, as an axum
+//! router merged with tonic's gRPC routes (`serve` mounts both; HTTP/1.1
+//! and HTTP/2 are accepted alike).
 //!
 //! - `GET /health/live`: 200 while the process answers;
 //! - `GET /health/ready`: 200 when the node takes writes, else 503 with the
@@ -10,11 +11,33 @@
 //!   for it (Prometheus does), else as the classic Prometheus text format
 //!   0.0.4; 404 in a build without the `metrics` feature.
 //!
+//! - `/ui/...`: the admin web UI's embedded files ([`ui`]);
+//! - `/api/v1/...`: the JSON API the UI reads and acts through ([`v1`]:
+//!   routes and the one [`access`] gate; one file per concern —
+//!   [`dashboard`] (with [`sampler`], [`histogram`]), [`streams`],
+//!   [`tail`] (Server-Sent Events), [`groups`], [`scavenge`]; bodies in
+//!   [`json`], inputs in [`query`], failures in [`errors`]), calling the
+//!   same `Node` methods as the gRPC services.
+//!
 //! Bodies are small JSON objects for the probes. Unknown paths answer 404,
 //! or gRPC `UNIMPLEMENTED` to a gRPC request (see [`fallback`]).
 //!
 //! Not here: what the figures mean (`telemetry`), readiness rules
-//! (`domain::health`).
+//! (`domain::health`), what requests do (`domain`).
+
+pub mod access;
+pub mod dashboard;
+pub mod errors;
+pub mod groups;
+pub mod histogram;
+pub mod json;
+pub mod query;
+pub mod sampler;
+pub mod scavenge;
+pub mod streams;
+pub mod tail;
+pub mod ui;
+pub mod v1;
 
 use crate::domain::Node;
 use crate::telemetry::{exposition, ScrapeSnapshot};
@@ -33,7 +56,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(node)
+        .with_state(node.clone())
+        .merge(ui::router())
+        .nest("/api/v1", v1::router(node))
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response {

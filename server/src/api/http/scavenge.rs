@@ -1,0 +1,45 @@
+//! JSON API: scavenging — the running or last scavenge since the server
+//! started, starting one (with an optional rate limit) and stopping it.
+//! The same `Node` calls as the gRPC `Admin` service (`scavenge_status`,
+//! `start_scavenge`, `stop_scavenge`).
+//!
+//! The history of every scavenge is the `$scavenges` stream, read through
+//! the streams routes.
+//!
+//! Not here: what a scavenge does (the storage engine), the JSON shape
+//! (`json::scavenge`).
+
+use super::errors::ApiResult;
+use super::json;
+use super::query;
+use super::v1::ApiState;
+use axum::body::Bytes;
+use axum::extract::State;
+use std::sync::Arc;
+use strata_storage::ScavengeOptions;
+
+/// `GET /scavenge`: the running scavenge, or the last one since the server
+/// started (`404` / `scavenge-not-found` if none ran).
+pub async fn status(State(st): State<Arc<ApiState>>) -> ApiResult {
+    Ok(json::ok(json::scavenge(&st.node.scavenge_status()?)))
+}
+
+/// `POST /scavenge` with `{"max_bytes_per_second": n}` (omitted, `null` or
+/// 0: no limit): starts a scavenge, or answers the one already running.
+pub async fn start(State(st): State<Arc<ApiState>>, body: Bytes) -> ApiResult {
+    let body = query::json_body(&body)?;
+    let rate = query::body_u64(&body, "max_bytes_per_second")?.filter(|r| *r > 0);
+    let s = st
+        .node
+        .start_scavenge(ScavengeOptions {
+            max_bytes_per_second: rate,
+        })
+        .await?;
+    Ok(json::ok(json::scavenge(&s)))
+}
+
+/// `POST /scavenge/stop`: stops the running scavenge and waits until it
+/// has (what it rewrote stays rewritten).
+pub async fn stop(State(st): State<Arc<ApiState>>) -> ApiResult {
+    Ok(json::ok(json::scavenge(&st.node.stop_scavenge().await?)))
+}

@@ -1,0 +1,78 @@
+//! The JSON API's routes (`/api/v1/...`, nested by `http::router`), the
+//! state its handlers share, and the one [`access::gate`] layered over all
+//! of them. docs/API.md ("JSON API") documents each route.
+//!
+//! | Route | Handler |
+//! |---|---|
+//! | `GET /dashboard` | [`dashboard::dashboard`] |
+//! | `GET /streams` | [`streams::list`] |
+//! | `GET /streams/{stream}/events` | [`streams::events`] |
+//! | `GET /streams/{stream}/events/{revision}` | [`streams::event`] |
+//! | `GET /streams/{stream}/metadata` | [`streams::metadata`] |
+//! | `GET /streams/{stream}/snapshots` | [`streams::snapshots`] |
+//! | `POST /streams/{stream}/delete` | [`streams::delete`] |
+//! | `GET /tail` (Server-Sent Events) | [`tail::tail`] |
+//! | `GET /groups`, `GET /groups/{group}` | [`groups::list`], [`groups::info`] |
+//! | `POST /groups/{group}/replay-parked` | [`groups::replay_parked`] |
+//! | `GET /scavenge`, `POST /scavenge`, `POST /scavenge/stop` | [`scavenge`] |
+//!
+//! Unknown routes under `/api/v1` answer `404` with a JSON error body.
+//!
+//! Not here: the handlers' work (their files), the UI's files (`ui`).
+
+use super::dashboard::LatencyWindow;
+use super::errors::ApiError;
+use super::sampler::Sampler;
+use super::{access, dashboard, groups, scavenge, streams, tail};
+use crate::domain::Node;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+
+/// What the JSON API's handlers share.
+#[derive(Debug)]
+pub struct ApiState {
+    /// The node every adapter calls.
+    pub node: Arc<Node>,
+    /// Throughput history for the dashboard.
+    pub sampler: Arc<Sampler>,
+    /// Earlier latency readings for the dashboard's window.
+    pub latency: LatencyWindow,
+}
+
+/// The `/api/v1` routes over `node` (starts the dashboard's sampler when
+/// called inside the runtime).
+pub fn router(node: Arc<Node>) -> Router {
+    let state = Arc::new(ApiState {
+        sampler: Sampler::start(&node),
+        node,
+        latency: LatencyWindow::default(),
+    });
+    Router::new()
+        .route("/dashboard", get(dashboard::dashboard))
+        .route("/streams", get(streams::list))
+        .route("/streams/{stream}/events", get(streams::events))
+        .route("/streams/{stream}/events/{revision}", get(streams::event))
+        .route("/streams/{stream}/metadata", get(streams::metadata))
+        .route("/streams/{stream}/snapshots", get(streams::snapshots))
+        .route("/streams/{stream}/delete", post(streams::delete))
+        .route("/tail", get(tail::tail))
+        .route("/groups", get(groups::list))
+        .route("/groups/{group}", get(groups::info))
+        .route("/groups/{group}/replay-parked", post(groups::replay_parked))
+        .route("/scavenge", get(scavenge::status).post(scavenge::start))
+        .route("/scavenge/stop", post(scavenge::stop))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(access::gate))
+}
+
+async fn not_found() -> Response {
+    ApiError::from(crate::api::status::with_kind(
+        tonic::Code::NotFound,
+        strata_proto::wire::kind::INVALID_REQUEST,
+        "no such JSON API route",
+    ))
+    .into_response()
+}
