@@ -9,7 +9,11 @@
 #      (example.py: streams; groups_example.py: persistent subscriptions),
 #      then scrapes /metrics with prometheus_client's parsers while working
 #      (scripts/tests/metrics_check.py), and checks every metric the Grafana
-#      dashboard queries against that scrape (docs/grafana/check_dashboard.py).
+#      dashboard queries against that scrape (docs/grafana/check_dashboard.py);
+#   4. installs headless Chromium and chromedriver from the Debian packages
+#      if they are missing (apt-get, as root) and Selenium into the venv, and
+#      drives the admin web UI against its own server (scripts/tests/ui_test.py;
+#      screenshots of each page in target/ui-screenshots).
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,8 +66,20 @@ kill -TERM "$PID"
 wait "$PID"
 echo "server exited cleanly after SIGTERM"
 trap - EXIT
+
+echo "== the admin web UI in headless Chromium (Selenium + chromedriver)"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] \
+    || { echo "the UI test needs chromium and chromedriver: apt-get install chromium chromium-driver (as root)"; exit 1; }
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/scripts/tests/ui-requirements.txt"
+STRATA_BIN="$ROOT/target/debug/strata" UI_SCREENSHOTS="$ROOT/target/ui-screenshots" \
+  "$VENV/bin/python" "$ROOT/scripts/tests/ui_test.py"
+PY_PASSED=$((PY_PASSED + 1))
 rm -rf "$DATA"
 rm -rf "$LOGS"
 echo "== all tests passed"
-# One plain closing line with the totals (Rust tests, doc tests, Python examples).
+# One plain closing line with the totals (Rust tests, doc tests, Python checks).
 echo "tests: $(( ${RUST_PASSED:-0} + ${DOC_PASSED:-0} + PY_PASSED )) passed, 0 failed"
