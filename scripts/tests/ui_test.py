@@ -486,7 +486,7 @@ def main():
         traffic.start()
         if update_docs:
             # Most of a minute of history, for the chart in the docs.
-            time.sleep(55)
+            time.sleep(45)
         driver = browser()
         viewport(driver, 1280, 800)
         for name, run in [
