@@ -33,6 +33,8 @@ use strata_proto::wire::MAX_GRPC_MESSAGE_BYTES;
 /// Bytes at the end of a file whose CRC-32 the manifest keeps (as the
 /// server's `TAIL_CHECK_BYTES`).
 const TAIL_BYTES: u64 = 4096;
+/// HTTP/2 flow-control window of the backup's connection (16 MiB).
+const WINDOW_BYTES: u32 = 16 * 1024 * 1024;
 
 /// `strata backup`.
 #[derive(Debug, Args)]
@@ -194,6 +196,10 @@ pub async fn run(a: BackupArgs) -> Outcome {
     let channel = tonic::transport::Endpoint::from_shared(url.clone())
         .with_context(|| format!("bad address {url}"))?
         .connect_timeout(std::time::Duration::from_secs(5))
+        // Wide HTTP/2 windows: the server can keep several 1 MiB chunks
+        // in flight instead of waiting for window updates.
+        .initial_stream_window_size(WINDOW_BYTES)
+        .initial_connection_window_size(WINDOW_BYTES)
         .connect()
         .await
         .with_context(|| format!("connecting to {url}"))?;
