@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "../../proto/strata/v1/snapshots.proto",
                 "../../proto/strata/v1/admin.proto",
                 "../../proto/strata/v1/persistent.proto",
+                "../../proto/strata/v1/security.proto",
             ],
             &["../../proto"],
         )?;

@@ -103,6 +103,20 @@ pub mod kind {
     pub const IO: &str = "io";
     /// A server bug.
     pub const INTERNAL: &str = "internal";
+    /// Missing, wrong or expired credentials (`UNAUTHENTICATED`); the same
+    /// answer whether or not the user exists.
+    pub const AUTHENTICATION_FAILED: &str = "authentication-failed";
+    /// The caller may not do this (`PERMISSION_DENIED`); nothing was read
+    /// or written.
+    pub const ACCESS_DENIED: &str = "access-denied";
+    /// A user of that name exists (`ALREADY_EXISTS`).
+    pub const USER_EXISTS: &str = "user-exists";
+    /// No such user (`NOT_FOUND`).
+    pub const USER_NOT_FOUND: &str = "user-not-found";
+    /// No such token (`NOT_FOUND`).
+    pub const TOKEN_NOT_FOUND: &str = "token-not-found";
+    /// No such grant (`NOT_FOUND`).
+    pub const GRANT_NOT_FOUND: &str = "grant-not-found";
 }
 
 /// Percent-encodes a stream name for a metadata value (which must be

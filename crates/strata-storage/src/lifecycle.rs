@@ -68,22 +68,33 @@ pub fn stream_of_metadata(name: &str) -> Option<&str> {
 }
 
 /// System streams kept by the server for its own features, readable by
-/// clients: consumer groups' definitions (`$groups`), checkpoints
-/// (`$checkpoint-<group>`) and parked events (`$parked-<group>`).
-pub const READABLE_SYSTEM_STREAMS: [&str; 4] =
-    [SCAVENGES_STREAM, "$groups", "$checkpoint-", "$parked-"];
+/// clients (the server decides which: `$security` and `$audit` only by
+/// admins): consumer groups' definitions (`$groups`), checkpoints
+/// (`$checkpoint-<group>`) and parked events (`$parked-<group>`); users,
+/// tokens and grants (`$security`); the audit trail (`$audit`).
+pub const READABLE_SYSTEM_STREAMS: [&str; 6] = [
+    SCAVENGES_STREAM,
+    "$groups",
+    "$checkpoint-",
+    "$parked-",
+    "$security",
+    "$audit",
+];
 
 /// Whether `name` is a system stream clients may read: a metadata stream,
 /// the store's scavenge history, or one of the server's feature streams
-/// ([`READABLE_SYSTEM_STREAMS`], the last two as prefixes of a group name).
+/// ([`READABLE_SYSTEM_STREAMS`]; `$checkpoint-` and `$parked-` as prefixes
+/// of a group name).
 /// Other `$` names are reserved.
 pub fn is_readable_system_stream(name: &str) -> bool {
     if let Some(owner) = stream_of_metadata(name) {
         return !owner.starts_with('$') || is_readable_system_stream(owner);
     }
-    let [scavenges, groups, checkpoint, parked] = READABLE_SYSTEM_STREAMS;
+    let [scavenges, groups, checkpoint, parked, security, audit] = READABLE_SYSTEM_STREAMS;
     name == scavenges
         || name == groups
+        || name == security
+        || name == audit
         || name.strip_prefix(checkpoint).is_some_and(|g| !g.is_empty())
         || name.strip_prefix(parked).is_some_and(|g| !g.is_empty())
 }
