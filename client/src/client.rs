@@ -11,13 +11,14 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
+use crate::transport::Transport;
 use futures::Stream;
 use strata_proto::v1 as pb;
 use strata_proto::v1::admin_client::AdminClient;
 use strata_proto::v1::persistent_subscriptions_client::PersistentSubscriptionsClient;
+use strata_proto::v1::security_client::SecurityClient;
 use strata_proto::v1::snapshots_client::SnapshotsClient;
 use strata_proto::v1::streams_client::StreamsClient;
-use tonic::transport::Channel;
 use tonic::Status;
 
 use crate::builder::ClientBuilder;
@@ -59,17 +60,19 @@ use crate::types::{
 /// ```
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub(crate) inner: StreamsClient<Channel>,
-    pub(crate) snapshots: SnapshotsClient<Channel>,
-    pub(crate) admin: AdminClient<Channel>,
-    pub(crate) persistent: PersistentSubscriptionsClient<Channel>,
+    pub(crate) inner: StreamsClient<Transport>,
+    pub(crate) snapshots: SnapshotsClient<Transport>,
+    pub(crate) admin: AdminClient<Transport>,
+    pub(crate) persistent: PersistentSubscriptionsClient<Transport>,
+    pub(crate) security: SecurityClient<Transport>,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) retry: RetryPolicy,
 }
 
 impl Client {
-    /// Connects to `url` (e.g. `http://127.0.0.1:2113`) with default
-    /// settings. Plain-text HTTP/2 only for now; TLS is not supported yet.
+    /// Connects to `url` (e.g. `http://127.0.0.1:2113`, or `https://…` for
+    /// TLS trusting the system's roots) with default settings; see
+    /// [`Client::builder`] for credentials, a CA, or a connection string.
     ///
     /// ```no_run
     /// # async fn demo() -> strata_client::Result<()> {
@@ -100,7 +103,7 @@ impl Client {
     /// Runs one `Streams` call with the request timeout and the retry policy.
     async fn unary<T, F, Fut>(&self, call: F) -> std::result::Result<T, Status>
     where
-        F: FnMut(StreamsClient<Channel>) -> Fut,
+        F: FnMut(StreamsClient<Transport>) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
     {
         self.retrying(&self.inner, call).await

@@ -117,11 +117,37 @@ pub enum Error {
         /// The server's explanation.
         message: String,
     },
-    /// The stream name is reserved (starts with `$`) (`PERMISSION_DENIED`).
+    /// The caller may not do this (`PERMISSION_DENIED`): it lacks a grant
+    /// or role (`access-denied`), or the stream name is reserved.
     #[error("permission denied: {message}")]
     PermissionDenied {
         /// The server's explanation.
         message: String,
+    },
+    /// A user of that name exists (`ALREADY_EXISTS` / `user-exists`).
+    #[error("user exists: {message}")]
+    UserExists {
+        /// The server's explanation.
+        message: String,
+    },
+    /// Missing, wrong or expired credentials (`UNAUTHENTICATED` /
+    /// `authentication-failed`).
+    #[error("authentication failed: {message}")]
+    Unauthenticated {
+        /// The server's explanation.
+        message: String,
+    },
+    /// A connection string that does not parse (see
+    /// [`ClientBuilder::from_connection_string`](crate::ClientBuilder::from_connection_string)).
+    #[error("invalid connection string: {0}")]
+    InvalidConnectionString(String),
+    /// A TLS file (CA, certificate, key) could not be read.
+    #[error("reading {path}: {source}")]
+    TlsFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
     },
     /// A documented limit was exceeded (`RESOURCE_EXHAUSTED`): event size,
     /// events per append, append size or snapshot size.
@@ -273,6 +299,7 @@ pub(crate) fn from_status(
         }
         Code::AlreadyExists => match kind_of(&status).as_str() {
             kind::GROUP_EXISTS => Error::GroupExists { message },
+            kind::USER_EXISTS => Error::UserExists { message },
             _ => Error::PartialDuplicate { message },
         },
         Code::NotFound => match kind_of(&status).as_str() {
@@ -286,6 +313,7 @@ pub(crate) fn from_status(
             message,
         },
         Code::PermissionDenied => Error::PermissionDenied { message },
+        Code::Unauthenticated => Error::Unauthenticated { message },
         Code::ResourceExhausted => match kind_of(&status) {
             k if k == kind::TOO_MANY_CONSUMERS => Error::TooManyConsumers { message },
             other => Error::ResourceExhausted {

@@ -92,9 +92,11 @@ mod persistent;
 mod read;
 mod resumable;
 mod retry;
+mod security;
 mod subscription;
 mod time;
 mod trace;
+mod transport;
 mod types;
 
 pub use aggregate::{Aggregate, Loaded, Repository, SnapshotPolicy};
@@ -114,7 +116,9 @@ pub use persistent::{
     GroupDelivery, GroupSubscription, PersistentSubscription, ACK_BATCH_MAX_IDS, ACK_FLUSH_INTERVAL,
 };
 pub use retry::RetryPolicy;
+pub use security::{Grant, NewToken, Permission, TokenInfo, UserInfo};
 pub use time::now_micros;
+pub use transport::Credentials;
 pub use types::{
     AllFrom, AppendResult, CurrentRevision, Direction, EventData, ExpectedRevision, ReadAllOptions,
     ReadOptions, RecordedEvent, ServerInfo, Snapshot, SnapshotData, StreamAppend, StreamFrom,

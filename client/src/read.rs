@@ -9,10 +9,10 @@
 use std::collections::VecDeque;
 use std::fmt::Debug;
 
+use crate::transport::Transport;
 use futures::Stream;
 use strata_proto::v1 as pb;
 use strata_proto::v1::streams_client::StreamsClient;
-use tonic::transport::Channel;
 use tonic::{Response, Status, Streaming};
 
 use crate::client::Client;
@@ -151,7 +151,7 @@ impl Resume for ReadCursor {
     }
 
     async fn call(
-        mut streams: StreamsClient<Channel>,
+        mut streams: StreamsClient<Transport>,
         request: pb::ReadRequest,
     ) -> Result<Response<Streaming<pb::ReadResponse>>, Status> {
         streams.read(crate::trace::request(request)).await

@@ -17,9 +17,9 @@ use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::future::Future;
 
+use crate::transport::Transport;
 use futures::Stream;
 use strata_proto::v1::streams_client::StreamsClient;
-use tonic::transport::Channel;
 use tonic::{Response, Status, Streaming};
 
 use crate::client::Client;
@@ -49,7 +49,7 @@ pub(crate) trait Resume: Send + 'static {
 
     /// Opens the call.
     fn call(
-        streams: StreamsClient<Channel>,
+        streams: StreamsClient<Transport>,
         request: Self::Request,
     ) -> impl Future<Output = Result<Response<Streaming<Self::Message>>, Status>> + Send;
 

@@ -11,10 +11,10 @@
 use std::collections::VecDeque;
 use std::fmt::Debug;
 
+use crate::transport::Transport;
 use futures::Stream;
 use strata_proto::v1 as pb;
 use strata_proto::v1::streams_client::StreamsClient;
-use tonic::transport::Channel;
 use tonic::{Response, Status, Streaming};
 
 use crate::client::Client;
@@ -193,7 +193,7 @@ impl Resume for SubCursor {
     }
 
     async fn call(
-        mut streams: StreamsClient<Channel>,
+        mut streams: StreamsClient<Transport>,
         request: pb::SubscribeRequest,
     ) -> Result<Response<Streaming<pb::SubscribeResponse>>, Status> {
         streams.subscribe(crate::trace::request(request)).await
