@@ -44,6 +44,12 @@
 //! max_connections = 1024
 //! snapshots_per_stream = 3
 //! otlp_endpoint = "http://127.0.0.1:4317"
+//! tls_cert = "/etc/strata/server.pem"
+//! tls_key = "/etc/strata/server.key"
+//! tls_client_ca = "/etc/strata/clients-ca.pem"
+//! insecure = false
+//! admin_password_file = "/run/secrets/strata-admin"
+//! metrics_unauthenticated = false
 //! ```
 //!
 //! Not here: the command line's shape and the other subcommands (`main`),
@@ -94,6 +100,28 @@ pub struct ServeSettings {
     /// `http://127.0.0.1:4317` [default: off].
     #[arg(long, env = "STRATA_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// PEM certificate chain: serve TLS (needs --tls-key) [default: off].
+    #[arg(long, env = "STRATA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "STRATA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA: require client certificates signed by it (mTLS); the
+    /// certificate's common name is the user [default: off].
+    #[arg(long, env = "STRATA_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Allow plaintext on a non-loopback address [default: false].
+    #[arg(long, env = "STRATA_INSECURE", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure: Option<bool>,
+    /// File holding the password of the first admin, created when
+    /// authentication is required and no user exists (also
+    /// STRATA_ADMIN_PASSWORD).
+    #[arg(long, env = "STRATA_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+    /// Serve /metrics without credentials even when authentication is on
+    /// [default: false].
+    #[arg(long, env = "STRATA_METRICS_UNAUTHENTICATED", num_args = 0..=1, default_missing_value = "true")]
+    pub metrics_unauthenticated: Option<bool>,
 }
 
 /// The TOML file's contents: the same settings, each optional.
@@ -136,6 +164,24 @@ pub struct ServeConfig {
     /// OTLP/gRPC collector for traces; `None`: no traces exported.
     #[serde(default)]
     pub otlp_endpoint: Option<String>,
+    /// TLS certificate chain (PEM); with `tls_key`, the port serves TLS.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// CA of required client certificates (mTLS).
+    #[serde(default)]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Plaintext on a non-loopback address is allowed.
+    #[serde(default)]
+    pub insecure: bool,
+    /// The first admin's password, when one is needed.
+    #[serde(default)]
+    pub admin_password_file: Option<PathBuf>,
+    /// `/metrics` needs no credentials.
+    #[serde(default)]
+    pub metrics_unauthenticated: bool,
 }
 
 /// The serde defaults of [`ServeConfig`], each the owning module's constant.
@@ -179,6 +225,23 @@ impl ServeConfig {
         }
         if self.snapshots_per_stream == 0 {
             bail!("snapshots_per_stream must be at least 1");
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                bail!("tls_cert and tls_key go together: give both or neither")
+            }
+            _ => {}
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            bail!("tls_client_ca needs tls_cert and tls_key");
+        }
+        if self.tls_cert.is_none() && !self.insecure && !self.listen.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {} without TLS: give --tls-cert and --tls-key \
+                 (`strata certs dev --out DIR` makes a local pair), or --insecure to accept \
+                 plaintext on a non-loopback address",
+                self.listen
+            );
         }
         if let Some(e) = &self.otlp_endpoint {
             // TLS to the collector is not built in; a local agent or
@@ -249,7 +312,8 @@ mod tests {
     #[test]
     fn flags_beat_file_beat_defaults() {
         let file: FileConfig = toml::from_str(
-            "data_dir = \"/f\"\nlisten = \"0.0.0.0:9\"\nmax_subscriptions = 5\nlog_level = \"debug\"",
+            "data_dir = \"/f\"\nlisten = \"0.0.0.0:9\"\nmax_subscriptions = 5\nlog_level = \"debug\"\n\
+             insecure = true",
         )
         .unwrap();
         let cli = ServeSettings {
@@ -344,8 +408,33 @@ mod tests {
                 max_connections: 3,
                 snapshots_per_stream: 4,
                 otlp_endpoint: Some("http://collector:4317".into()),
+                tls_cert: None,
+                tls_key: None,
+                tls_client_ca: None,
+                insecure: false,
+                admin_password_file: None,
+                metrics_unauthenticated: false,
             }
         );
         assert_eq!(default::listen().to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn plaintext_beyond_loopback_is_refused_unless_insecure() {
+        let at = |listen: &str, extra: &str| {
+            let file: FileConfig =
+                toml::from_str(&format!("listen = \"{listen}\"\n{extra}")).unwrap();
+            merge(ServeSettings::default(), file, None)
+        };
+        let e = at("0.0.0.0:2113", "").unwrap_err();
+        assert!(format!("{e:#}").contains("--insecure"), "{e:#}");
+        assert!(at("0.0.0.0:2113", "insecure = true").is_ok());
+        assert!(at("127.0.0.1:2113", "").is_ok());
+        assert!(at("[::1]:2113", "").is_ok());
+        assert!(at("0.0.0.0:2113", "tls_cert = \"c\"\ntls_key = \"k\"").is_ok());
+        assert!(
+            at("127.0.0.1:2113", "tls_cert = \"c\"").is_err(),
+            "a cert without a key"
+        );
     }
 }

@@ -18,6 +18,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
 mod api;
+mod certs;
 mod cli;
 mod config;
 mod domain;
@@ -25,6 +26,7 @@ mod net;
 mod remote;
 mod serve;
 mod telemetry;
+mod tls;
 
 use clap::{Args, Parser, Subcommand};
 use config::{FileConfig, ServeSettings};
@@ -61,8 +63,26 @@ enum Command {
     /// Scavenge a running server: give back the disk space of deleted and
     /// expired events, with a progress bar until it ends.
     Scavenge(ScavengeArgs),
+    /// Make certificates for development (a local CA, a localhost server
+    /// certificate, client certificates).
+    #[command(subcommand)]
+    Certs(CertsCommand),
     #[command(flatten)]
     Client(cli::ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CertsCommand {
+    /// A local CA and a server certificate for localhost / 127.0.0.1 / ::1.
+    Dev {
+        /// Directory for ca.pem, ca.key, server.pem, server.key (an existing
+        /// CA there is reused).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also a client certificate for this user (repeatable), for mTLS.
+        #[arg(long)]
+        client: Vec<String>,
+    },
 }
 
 /// `strata serve`: where the settings file is, and the settings themselves
@@ -208,6 +228,24 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 }
             };
             remote::scavenge(&a.addr, action)
+        }
+        Command::Certs(CertsCommand::Dev {
+            ref out,
+            ref client,
+        }) => {
+            init_tracing(&admin_log_level(), None);
+            certs::dev(out, client)?;
+            println!(
+                "wrote ca.pem, server.pem and server.key{} to {}\n\
+                 serve with: strata serve --tls-cert {1}/server.pem --tls-key {1}/server.key",
+                if client.is_empty() {
+                    ""
+                } else {
+                    " and client certificates"
+                },
+                out.display()
+            );
+            Ok(true)
         }
         Command::Client(_) => unreachable!("client commands run in run_client"),
         Command::Health(ref a) => {

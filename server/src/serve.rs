@@ -19,13 +19,18 @@
 //! Not here: command-line parsing, logging setup (`main`), what requests
 //! do (`domain`) or how they are encoded (`api`).
 
+use crate::api::auth::AuthLayer;
 use crate::config::ServeConfig;
 use crate::domain::health::Readiness;
+use crate::domain::security::SecurityConfig;
 use crate::domain::Node;
-use crate::net::limited_incoming;
+use crate::net::{limited_incoming, Conn};
 use crate::telemetry::Metrics;
+use crate::tls::{Tls, TlsFiles};
 use anyhow::{anyhow, Context};
+use futures::{Stream, TryStreamExt};
 use std::io::Write;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use strata_storage::{Error, OpenReport, Options, Store};
@@ -77,7 +82,36 @@ pub fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     served.and(closed)
 }
 
+/// The first admin's password, when a server that requires
+/// authentication has no user: `STRATA_ADMIN_PASSWORD`, else the file.
+fn bootstrap_password(cfg: &ServeConfig) -> anyhow::Result<Option<String>> {
+    if let Ok(p) = std::env::var("STRATA_ADMIN_PASSWORD") {
+        if !p.is_empty() {
+            return Ok(Some(p));
+        }
+    }
+    match &cfg.admin_password_file {
+        Some(f) => {
+            let p = std::fs::read_to_string(f)
+                .with_context(|| format!("reading the admin password from {}", f.display()))?;
+            Ok(Some(p.trim_end_matches(['\r', '\n']).to_owned()))
+        }
+        None => Ok(None),
+    }
+}
+
 async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::Result<()> {
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            Tls::load(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: cfg.tls_client_ca.clone(),
+            })
+            .context("loading the TLS certificate")?,
+        ),
+        _ => None,
+    };
     let listener = TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -92,6 +126,14 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         cfg.max_subscriptions,
         metrics.clone(),
     ));
+    let users = node
+        .start_security(SecurityConfig {
+            auth_required: tls.is_some() || !cfg.listen.ip().is_loopback(),
+            bootstrap_admin_password: bootstrap_password(cfg)?,
+        })
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .context("starting security")?;
     let groups = node
         .start_groups()
         .await
@@ -144,6 +186,10 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         max_subscriptions = cfg.max_subscriptions,
         snapshots_per_stream = cfg.snapshots_per_stream,
         consumer_groups = groups,
+        tls = tls.is_some(),
+        client_certificates = tls.as_ref().is_some_and(Tls::mutual),
+        authentication = node.auth_enabled(),
+        users,
         "strata started"
     );
 
@@ -156,7 +202,8 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         .add_service(streams)
         .add_service(snapshots)
         .add_service(admin)
-        .add_service(persistent);
+        .add_service(persistent)
+        .add_service(crate::api::strata::security_service(node.clone()));
     let routes = Routes::from(
         grpc.into_axum_router()
             .merge(crate::api::http::router(node.clone())),
@@ -167,9 +214,10 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         .accept_http1(true)
         .layer(crate::api::decode_errors::DecodeErrorsLayer)
         .layer(crate::api::trace_context::TraceContextLayer)
+        .layer(AuthLayer::new(node.clone(), cfg.metrics_unauthenticated))
         .add_routes(routes)
         .serve_with_incoming_shutdown(
-            limited_incoming(listener, cfg.max_connections, metrics),
+            incoming(listener, cfg.max_connections, metrics, tls),
             async move {
                 let _ = stop_accepting.wait_for(|s| *s).await;
             },
@@ -185,6 +233,24 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
     }
     drop(shutdown_tx);
     Ok(())
+}
+
+/// The connections to serve: plain, or TLS ones after their handshake
+/// (certificates reloaded as they change).
+fn incoming(
+    listener: TcpListener,
+    max_connections: usize,
+    metrics: Arc<Metrics>,
+    tls: Option<Tls>,
+) -> Pin<Box<dyn Stream<Item = std::io::Result<Conn>> + Send>> {
+    let accepted = limited_incoming(listener, max_connections, metrics);
+    match tls {
+        Some(tls) => {
+            tls.watch();
+            Box::pin(tls.incoming(accepted))
+        }
+        None => Box::pin(accepted.map_ok(Conn::Plain)),
+    }
 }
 
 /// How often the gRPC health status is brought in line with readiness.

@@ -9,6 +9,8 @@
 //!   `tonic::Status`, shared by every gRPC adapter;
 //! - [`decode_errors`]: a tower layer turning tonic's "cannot decode"
 //!   `INTERNAL` into `INVALID_ARGUMENT`, for every gRPC service;
+//! - [`auth`]: a tower layer authenticating every request (the `Caller`
+//!   in its extensions) and checking the roles whole services need;
 //! - [`trace_context`]: a tower layer opening each gRPC request's server
 //!   span under the caller's `traceparent` (only while traces are exported);
 //! - [`http`]: the plain-HTTP routes (health probes, `/metrics`), an axum
@@ -21,6 +23,7 @@
 //! Not here: listeners, signals and process lifecycle (`serve`), and the
 //! connection cap (`net`).
 
+pub mod auth;
 pub mod decode_errors;
 pub mod http;
 pub mod status;

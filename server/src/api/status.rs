@@ -80,6 +80,26 @@ pub fn from_domain(e: domain::Error) -> Status {
             kind::TOO_MANY_BACKUPS,
             e.to_string(),
         ),
+        e @ domain::Error::AuthenticationFailed => with_kind(
+            Code::Unauthenticated,
+            kind::AUTHENTICATION_FAILED,
+            e.to_string(),
+        ),
+        e @ domain::Error::AccessDenied(_) => {
+            with_kind(Code::PermissionDenied, kind::ACCESS_DENIED, e.to_string())
+        }
+        e @ domain::Error::UserExists(_) => {
+            with_kind(Code::AlreadyExists, kind::USER_EXISTS, e.to_string())
+        }
+        e @ domain::Error::UserNotFound(_) => {
+            with_kind(Code::NotFound, kind::USER_NOT_FOUND, e.to_string())
+        }
+        e @ domain::Error::TokenNotFound(_) => {
+            with_kind(Code::NotFound, kind::TOKEN_NOT_FOUND, e.to_string())
+        }
+        e @ domain::Error::GrantNotFound(_) => {
+            with_kind(Code::NotFound, kind::GRANT_NOT_FOUND, e.to_string())
+        }
         e @ domain::Error::ShuttingDown => {
             with_kind(Code::Unavailable, kind::SHUTTING_DOWN, e.to_string())
         }

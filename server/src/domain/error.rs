@@ -59,6 +59,25 @@ pub enum Error {
     /// The server is shutting down; the client should reconnect and resume.
     #[error("the server is shutting down; reconnect and resume")]
     ShuttingDown,
+    /// Missing, wrong or expired credentials (the same whether or not the
+    /// user exists).
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// The caller lacks a role or grant; nothing was read or written.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    /// A user of that name exists.
+    #[error("user '{0}' exists already")]
+    UserExists(String),
+    /// No user of that name.
+    #[error("user '{0}' does not exist")]
+    UserNotFound(String),
+    /// No token with that id.
+    #[error("token '{0}' does not exist")]
+    TokenNotFound(String),
+    /// No grant with that id.
+    #[error("grant '{0}' does not exist")]
+    GrantNotFound(String),
     /// A server bug (e.g. a panicked blocking task).
     #[error("{0}")]
     Internal(String),

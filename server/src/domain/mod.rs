@@ -22,6 +22,9 @@
 //!   backups), pinned against appends and scavenges;
 //! - [`groups`]: persistent subscriptions (consumer groups), their
 //!   checkpoints and parked events as records in system streams;
+//! - [`security`]: authentication, users, tokens and grants as records in
+//!   `$security`, the permission checks ([`security::Caller::check`]) every
+//!   adapter makes before calling, and the `$audit` trail;
 //! - [`health`]: readiness (shutting down, poisoned, disk full);
 //! - [`paging`]: how many events to read at a time and how they are cut
 //!   into messages (the unit every adapter sends).
@@ -29,10 +32,8 @@
 //! Not here: any wire format. The strata.v1 gRPC adapter (`api::strata`)
 //! converts protobuf to these types and back, and `api::status` maps
 //! [`Error`] to gRPC statuses. Room is left for what comes next, each
-//! arriving as a new file here with its rules, called by every adapter:
-//! permissions (a check in front of each [`Node`] operation,
-//! taking the caller's identity from the adapter), and further admin
-//! operations beside [`admin`]. A
+//! arriving as a new file here with its rules, called by every adapter, such
+//! as further admin operations beside [`admin`]. A
 //! KurrentDB-protocol gRPC adapter and an HTTP side (metrics, health, UI)
 //! live under `api/` and call the same [`Node`].
 
@@ -47,6 +48,7 @@ pub mod lifecycle;
 mod live;
 pub mod paging;
 pub mod read;
+pub mod security;
 pub mod snapshots;
 pub mod subscribe;
 
@@ -82,6 +84,8 @@ pub struct Node {
     backups: Arc<Semaphore>,
     /// Live instruments (counters, gauges, histograms) for `/metrics`.
     metrics: Arc<Metrics>,
+    /// Users, tokens, grants; authentication.
+    security: security::Security,
 }
 
 impl Node {
@@ -114,6 +118,7 @@ impl Node {
             groups: groups::Groups::default(),
             backups: Arc::new(Semaphore::new(backup::MAX_CONCURRENT_BACKUPS)),
             metrics,
+            security: security::Security::default(),
         }
     }
 

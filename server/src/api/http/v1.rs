@@ -4,6 +4,7 @@
 //!
 //! | Route | Handler |
 //! |---|---|
+//! | `GET /me` | [`me`]: who the caller is, its roles, whether auth is on |
 //! | `GET /dashboard` | [`dashboard::dashboard`] |
 //! | `GET /streams` | [`streams::list`] |
 //! | `GET /streams/{stream}/events` | [`streams::events`] |
@@ -50,6 +51,7 @@ pub fn router(node: Arc<Node>) -> Router {
         latency: LatencyWindow::default(),
     });
     Router::new()
+        .route("/me", get(me))
         .route("/dashboard", get(dashboard::dashboard))
         .route("/streams", get(streams::list))
         .route("/streams/{stream}/events", get(streams::events))
@@ -66,6 +68,21 @@ pub fn router(node: Arc<Node>) -> Router {
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(access::gate))
+}
+
+/// Who the caller is (for the UI to offer only what it may do).
+async fn me(
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
+    axum::Extension(caller): axum::Extension<crate::domain::security::Caller>,
+) -> Response {
+    let u = state.node.who_am_i(&caller);
+    super::json::ok(serde_json::json!({
+        "name": u.name,
+        "roles": u.roles,
+        "authEnabled": state.node.auth_enabled(),
+        "admin": caller.access.admin,
+        "ops": caller.access.ops,
+    }))
 }
 
 async fn not_found() -> Response {

@@ -1,5 +1,5 @@
-//! The strata.v1 gRPC adapter: the `Streams`, `Snapshots`, `Admin` and
-//! `PersistentSubscriptions` services of `proto/strata/v1`, over [`Node`].
+//! The strata.v1 gRPC adapter: the `Streams`, `Snapshots`, `Admin`,
+//! `PersistentSubscriptions` and `Security` services of `proto/strata/v1`, over [`Node`].
 //!
 //! [`convert`] is the one place protobuf meets domain types: it checks what
 //! only the protobuf shape can get wrong (UUID strings, enum numbers, `from`
@@ -14,11 +14,13 @@
 mod admin;
 mod convert;
 mod persistent;
+mod security;
 mod snapshots;
 mod streams;
 
 pub use admin::AdminService;
 pub use persistent::PersistentService;
+pub use security::SecurityService;
 pub use snapshots::SnapshotsService;
 pub use streams::StreamsService;
 
@@ -26,6 +28,7 @@ use crate::domain::Node;
 use std::sync::Arc;
 use strata_proto::v1::admin_server::AdminServer;
 use strata_proto::v1::persistent_subscriptions_server::PersistentSubscriptionsServer;
+use strata_proto::v1::security_server::SecurityServer;
 use strata_proto::v1::snapshots_server::SnapshotsServer;
 use strata_proto::v1::streams_server::StreamsServer;
 use strata_proto::wire::MAX_GRPC_MESSAGE_BYTES;
@@ -60,6 +63,11 @@ pub fn services(
     (streams, snapshots, admin, persistent)
 }
 
+/// The `Security` service (users, tokens, grants) over `node`.
+pub fn security_service(node: Arc<Node>) -> SecurityServer<SecurityService> {
+    SecurityServer::new(SecurityService::new(node))
+}
+
 /// Reports the health of the strata.v1 services.
 pub async fn report_health(health: &HealthReporter, status: ServingStatus) {
     for name in [
@@ -67,6 +75,7 @@ pub async fn report_health(health: &HealthReporter, status: ServingStatus) {
         <SnapshotsServer<SnapshotsService> as NamedService>::NAME,
         <AdminServer<AdminService> as NamedService>::NAME,
         <PersistentSubscriptionsServer<PersistentService> as NamedService>::NAME,
+        <SecurityServer<SecurityService> as NamedService>::NAME,
     ] {
         health.set_service_status(name, status).await;
     }

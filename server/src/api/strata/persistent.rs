@@ -9,8 +9,9 @@
 //! Not here: the group's rules (`domain::groups`), conversions (`convert`).
 
 use super::convert::groups as convert;
-use crate::api::status;
+use crate::api::{auth, status};
 use crate::domain::groups::Command;
+use crate::domain::security::{Access, Need, Permission};
 use crate::domain::Node;
 use futures::stream::{self, BoxStream, StreamExt};
 use std::sync::Arc;
@@ -67,12 +68,18 @@ impl PersistentSubscriptions for PersistentService {
         &self,
         request: Request<pb::CreateGroupRequest>,
     ) -> Result<Response<pb::GroupInfo>, Status> {
+        let caller = auth::caller(&request)?;
         let r = request.into_inner();
         let (stream, filter, start) = convert::group_source(&r)?;
         let settings = convert::group_settings(r.settings)?;
+        let group = r.group.clone();
         let info = self
             .node
             .create_group(r.group, stream, filter, start, settings)
+            .await;
+        let info = self
+            .node
+            .audited(&caller, "createGroup", &group, info)
             .await
             .map_err(status::from_domain)?;
         Ok(Response::new(convert::group_info(info)))
@@ -83,11 +90,14 @@ impl PersistentSubscriptions for PersistentService {
         &self,
         request: Request<pb::UpdateGroupRequest>,
     ) -> Result<Response<pb::GroupInfo>, Status> {
+        let caller = auth::caller(&request)?;
         let r = request.into_inner();
         let settings = convert::group_settings(r.settings)?;
+        let group = r.group.clone();
+        let info = self.node.update_group(r.group, settings).await;
         let info = self
             .node
-            .update_group(r.group, settings)
+            .audited(&caller, "updateGroup", &group, info)
             .await
             .map_err(status::from_domain)?;
         Ok(Response::new(convert::group_info(info)))
@@ -98,8 +108,11 @@ impl PersistentSubscriptions for PersistentService {
         &self,
         request: Request<pb::DeleteGroupRequest>,
     ) -> Result<Response<pb::DeleteGroupResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        let group = request.into_inner().group;
+        let r = self.node.delete_group(group.clone()).await;
         self.node
-            .delete_group(request.into_inner().group)
+            .audited(&caller, "deleteGroup", &group, r)
             .await
             .map_err(status::from_domain)?;
         Ok(Response::new(pb::DeleteGroupResponse {}))
@@ -134,6 +147,7 @@ impl PersistentSubscriptions for PersistentService {
         &self,
         request: Request<Streaming<pb::GroupReadRequest>>,
     ) -> Result<Response<Self::ReadStream>, Status> {
+        let caller = auth::caller(&request)?;
         let mut inbound = request.into_inner();
         let Some(first) = inbound.message().await? else {
             return Err(status::invalid_request(
@@ -143,6 +157,23 @@ impl PersistentSubscriptions for PersistentService {
         let Some(In::Options(o)) = first.content else {
             return Err(status::invalid_request("the first message must be options"));
         };
+        // Consuming needs `subscribe` on the group's source (`$all`: on
+        // every stream, the empty prefix).
+        let source = self
+            .node
+            .group_info(&o.group)
+            .await
+            .map_err(status::from_domain)?
+            .spec
+            .stream;
+        let source = if source == "$all" {
+            String::new()
+        } else {
+            source
+        };
+        caller
+            .check(Need::Stream(Permission::Subscribe, &source))
+            .map_err(status::from_domain)?;
         let (id, deliveries, group) = self
             .node
             .join_group(&o.group, o.consumer_name, o.buffer_size)
@@ -160,10 +191,19 @@ impl PersistentSubscriptions for PersistentService {
             Ok(batch) => Ok(convert::deliveries(batch)),
             Err(e) => Err(status::from_domain(e)),
         });
+        let node = self.node.clone();
+        let revoked = async move {
+            let still = move |a: &Access| a.may(Permission::Subscribe, &source);
+            node.revoked(&caller, still).await
+        };
         Ok(Response::new(
-            stream::once(async { Ok(confirmation) })
-                .chain(events)
-                .boxed(),
+            super::streams::until_revoked(
+                stream::once(async { Ok(confirmation) })
+                    .chain(events)
+                    .boxed(),
+                revoked,
+            )
+            .boxed(),
         ))
     }
 
@@ -172,10 +212,12 @@ impl PersistentSubscriptions for PersistentService {
         &self,
         request: Request<pb::ReplayParkedRequest>,
     ) -> Result<Response<pb::ReplayParkedResponse>, Status> {
+        let caller = auth::caller(&request)?;
         let r = request.into_inner();
+        let queued = self.node.replay_parked(&r.group, r.max_count).await;
         let queued = self
             .node
-            .replay_parked(&r.group, r.max_count)
+            .audited(&caller, "replayParked", &r.group, queued)
             .await
             .map_err(status::from_domain)?;
         Ok(Response::new(pb::ReplayParkedResponse { queued }))

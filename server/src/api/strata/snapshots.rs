@@ -5,7 +5,8 @@
 //! `snapshot-not-found`, `corrupt`, ... to statuses (`api::status`).
 
 use super::convert;
-use crate::api::status;
+use crate::api::{auth, status};
+use crate::domain::security::{Need, Permission};
 use crate::domain::Node;
 use std::sync::Arc;
 use strata_proto::v1 as pb;
@@ -39,6 +40,9 @@ impl Snapshots for SnapshotsService {
         &self,
         request: Request<pb::SaveSnapshotRequest>,
     ) -> Result<Response<pb::SaveSnapshotResponse>, Status> {
+        auth::caller(&request)?
+            .check(Need::Stream(Permission::Write, &request.get_ref().stream))
+            .map_err(status::from_domain)?;
         let snapshot = convert::snapshot_to_save(request.into_inner());
         let created_micros = self
             .node
@@ -56,6 +60,9 @@ impl Snapshots for SnapshotsService {
         &self,
         request: Request<pb::GetSnapshotRequest>,
     ) -> Result<Response<pb::GetSnapshotResponse>, Status> {
+        auth::caller(&request)?
+            .check(Need::Stream(Permission::Read, &request.get_ref().stream))
+            .map_err(status::from_domain)?;
         let r = request.into_inner();
         let snapshot = self
             .node

@@ -10,7 +10,10 @@
 //! conversions (`convert`), or the error mapping (`api::status`).
 
 use super::convert;
-use crate::api::status;
+use crate::api::{auth, status};
+use crate::domain::read::ReadTarget;
+use crate::domain::security::{still_covers, Access, Need, Permission};
+use crate::domain::subscribe::SubscribeTarget;
 use crate::domain::subscribe::SubscriptionMessage;
 use crate::domain::{Error, Node};
 use futures::stream::{BoxStream, StreamExt};
@@ -64,6 +67,10 @@ impl Streams for StreamsService {
         &self,
         request: Request<pb::AppendRequest>,
     ) -> Result<Response<pb::AppendResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        caller
+            .check(Need::Stream(Permission::Write, &request.get_ref().stream))
+            .map_err(status::from_domain)?;
         let append = convert::stream_append(request.into_inner())?;
         let result = self
             .node
@@ -84,6 +91,12 @@ impl Streams for StreamsService {
         &self,
         request: Request<pb::AppendMultiRequest>,
     ) -> Result<Response<pb::AppendMultiResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        for a in &request.get_ref().appends {
+            caller
+                .check(Need::Stream(Permission::Write, &a.stream))
+                .map_err(status::from_domain)?;
+        }
         let appends = request
             .into_inner()
             .appends
@@ -110,7 +123,18 @@ impl Streams for StreamsService {
         &self,
         request: Request<pb::ReadRequest>,
     ) -> Result<Response<Self::ReadStream>, Status> {
-        let plan = convert::read_plan(request.into_inner())?;
+        let caller = auth::caller(&request)?;
+        let mut plan = convert::read_plan(request.into_inner())?;
+        match &mut plan.target {
+            ReadTarget::Stream(name) => caller
+                .check(Need::Stream(Permission::Read, name))
+                .map_err(status::from_domain)?,
+            ReadTarget::All(filter) => {
+                *filter = caller
+                    .access
+                    .restrict(std::mem::take(filter), Permission::Read)
+            }
+        }
         let pages = self.node.read(plan).await.map_err(status::from_domain)?;
         Ok(Response::new(pages.map(read_response).boxed()))
     }
@@ -120,6 +144,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<pb::ListStreamsRequest>,
     ) -> Result<Response<pb::ListStreamsResponse>, Status> {
+        let caller = auth::caller(&request)?;
         let r = request.into_inner();
         let after = (!r.page_token.is_empty()).then_some(r.page_token);
         let page = self
@@ -127,10 +152,13 @@ impl Streams for StreamsService {
             .list_streams(r.prefix, after, r.page_size)
             .await
             .map_err(status::from_domain)?;
+        // Only the streams the caller may read (a page may come out short;
+        // its token still continues after the last stream examined).
         Ok(Response::new(pb::ListStreamsResponse {
             streams: page
                 .streams
                 .into_iter()
+                .filter(|s| caller.access.may(Permission::Read, &s.name))
                 .map(convert::stream_summary)
                 .collect(),
             next_page_token: page.next_after.unwrap_or_default(),
@@ -144,20 +172,46 @@ impl Streams for StreamsService {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let plan = convert::subscribe_plan(request.into_inner())?;
+        let caller = auth::caller(&request)?;
+        let mut plan = convert::subscribe_plan(request.into_inner())?;
+        // What must keep holding for the subscription to stay open.
+        let still: Box<dyn Fn(&Access) -> bool + Send + Sync> = match &mut plan.target {
+            SubscribeTarget::Stream(name) => {
+                caller
+                    .check(Need::Stream(Permission::Subscribe, name))
+                    .map_err(status::from_domain)?;
+                let name = name.clone();
+                Box::new(move |a: &Access| a.may(Permission::Subscribe, &name))
+            }
+            SubscribeTarget::All { filter, .. } => {
+                let asked = filter.clone();
+                *filter = caller
+                    .access
+                    .restrict(std::mem::take(filter), Permission::Subscribe);
+                let used = filter.clone();
+                Box::new(move |a: &Access| {
+                    still_covers(&a.restrict(asked.clone(), Permission::Subscribe), &used)
+                })
+            }
+        };
         let messages = self
             .node
             .subscribe(plan)
             .await
             .map_err(status::from_domain)?;
-        Ok(Response::new(messages.map(subscribe_response).boxed()))
+        let node = self.node.clone();
+        let revoked = async move { node.revoked(&caller, still).await };
+        Ok(Response::new(
+            until_revoked(messages.map(subscribe_response), revoked).boxed(),
+        ))
     }
 
     #[tracing::instrument(skip_all)]
     async fn server_info(
         &self,
-        _request: Request<pb::ServerInfoRequest>,
+        request: Request<pb::ServerInfoRequest>,
     ) -> Result<Response<pb::ServerInfoResponse>, Status> {
+        auth::caller(&request)?;
         Ok(Response::new(convert::server_info(self.node.facts())))
     }
 
@@ -166,7 +220,12 @@ impl Streams for StreamsService {
         &self,
         request: Request<pb::SetStreamMetadataRequest>,
     ) -> Result<Response<pb::SetStreamMetadataResponse>, Status> {
+        let caller = auth::caller(&request)?;
         let r = request.into_inner();
+        caller
+            .check(Need::Stream(Permission::Metadata, &r.stream))
+            .map_err(status::from_domain)?;
+        let stream = r.stream.clone();
         let written = self
             .node
             .set_stream_metadata(
@@ -174,6 +233,10 @@ impl Streams for StreamsService {
                 convert::expected_metadata_revision(r.expected_metadata_revision),
                 convert::stream_metadata(r.metadata),
             )
+            .await;
+        let written = self
+            .node
+            .audited(&caller, "setStreamMetadata", &stream, written)
             .await
             .map_err(status::from_domain)?;
         Ok(Response::new(pb::SetStreamMetadataResponse {
@@ -187,6 +250,10 @@ impl Streams for StreamsService {
         &self,
         request: Request<pb::GetStreamMetadataRequest>,
     ) -> Result<Response<pb::GetStreamMetadataResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        caller
+            .check(Need::Stream(Permission::Read, &request.get_ref().stream))
+            .map_err(status::from_domain)?;
         let info = self
             .node
             .get_stream_metadata(request.into_inner().stream)
@@ -200,7 +267,19 @@ impl Streams for StreamsService {
         &self,
         request: Request<pb::DeleteStreamRequest>,
     ) -> Result<Response<pb::DeleteStreamResponse>, Status> {
+        let caller = auth::caller(&request)?;
         let r = request.into_inner();
+        caller
+            .check(Need::Stream(Permission::Delete, &r.stream))
+            .map_err(status::from_domain)?;
+        let (stream, action) = (
+            r.stream.clone(),
+            if r.tombstone {
+                "tombstoneStream"
+            } else {
+                "deleteStream"
+            },
+        );
         let position = self
             .node
             .delete_stream(
@@ -208,8 +287,34 @@ impl Streams for StreamsService {
                 convert::expected_delete_revision(r.expected_revision),
                 r.tombstone,
             )
+            .await;
+        let position = self
+            .node
+            .audited(&caller, action, &stream, position)
             .await
             .map_err(status::from_domain)?;
         Ok(Response::new(pb::DeleteStreamResponse { position }))
     }
+}
+
+/// `messages` until `revoked` resolves; then a last `PERMISSION_DENIED` /
+/// `access-denied` and the end.
+pub(super) fn until_revoked<T: Send + 'static>(
+    messages: impl futures::Stream<Item = Result<T, Status>> + Send + Unpin + 'static,
+    revoked: impl std::future::Future<Output = ()> + Send + 'static,
+) -> impl futures::Stream<Item = Result<T, Status>> + Send {
+    let revoked = Box::pin(revoked);
+    futures::stream::unfold(Some((messages, revoked)), |state| async move {
+        let (mut messages, mut revoked) = state?;
+        tokio::select! {
+            biased;
+            () = &mut revoked => Some((
+                Err(status::from_domain(Error::AccessDenied(
+                    "permissions changed; subscribe again".into(),
+                ))),
+                None,
+            )),
+            m = messages.next() => m.map(|m| (m, Some((messages, revoked)))),
+        }
+    })
 }

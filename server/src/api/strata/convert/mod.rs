@@ -15,6 +15,7 @@
 
 pub mod backup;
 pub mod groups;
+pub mod security;
 
 use crate::api::status;
 use crate::domain::catalog::ServerFacts;
