@@ -48,6 +48,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     credentials: Credentials,
     tls: Option<Tls>,
+    window_bytes: Option<u32>,
 }
 
 /// TLS settings; with none given, the system's roots are trusted.
@@ -74,6 +75,7 @@ impl ClientBuilder {
             retry: RetryPolicy::default(),
             credentials: Credentials::none(),
             tls: None,
+            window_bytes: None,
         }
     }
 
@@ -245,6 +247,14 @@ impl ClientBuilder {
         self
     }
 
+    /// HTTP/2 flow-control windows of the connection and of each call, in
+    /// bytes (default: the transport's 64 KiB). Wider windows let the
+    /// server keep more of a large stream (a backup) in flight.
+    pub fn http2_window_bytes(mut self, bytes: u32) -> Self {
+        self.window_bytes = Some(bytes);
+        self
+    }
+
     fn endpoint(&self) -> Result<Endpoint> {
         let url = match (&self.tls, self.url.strip_prefix("http://")) {
             (Some(_), Some(rest)) => format!("https://{rest}"),
@@ -265,6 +275,11 @@ impl ClientBuilder {
                 cfg = cfg.domain_name(d);
             }
             endpoint = endpoint.tls_config(cfg)?;
+        }
+        if let Some(w) = self.window_bytes {
+            endpoint = endpoint
+                .initial_stream_window_size(w)
+                .initial_connection_window_size(w);
         }
         Ok(endpoint
             .connect_timeout(self.connect_timeout)

@@ -25,7 +25,7 @@ use crate::builder::ClientBuilder;
 use crate::convert;
 #[cfg(doc)]
 use crate::error::Error; // the `# Errors` sections link to its variants
-use crate::error::{self, is_retryable_status, Result};
+use crate::error::{self, Result, is_retryable_status};
 use crate::retry::RetryPolicy;
 use crate::types::{
     AppendResult, EventData, ExpectedRevision, ServerInfo, Snapshot, SnapshotData, StreamAppend,
@@ -93,6 +93,13 @@ impl Client {
     /// ```
     pub fn builder(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder::new(url)
+    }
+
+    /// The generated `Admin` client over this client's connection, TLS and
+    /// credentials, for the calls this crate does not wrap (the `Backup`
+    /// stream, which `strata backup` drives chunk by chunk).
+    pub fn admin_client(&self) -> AdminClient<Transport> {
+        self.admin.clone()
     }
 
     /// The retry policy in use.

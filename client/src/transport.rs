@@ -6,12 +6,13 @@
 //! (`trace`).
 
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::interceptor::InterceptedService;
 use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// The channel every generated client of this crate uses.
-pub(crate) type Transport = InterceptedService<Channel, Credentials>;
+/// The channel every generated client of this crate uses (credentials
+/// added to each request).
+pub type Transport = InterceptedService<Channel, Credentials>;
 
 /// How the client proves who it is, if at all.
 #[derive(Debug, Clone, Default)]
