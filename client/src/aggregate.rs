@@ -496,7 +496,7 @@ impl<A: Aggregate> Repository<A> {
                 // No events at all (none yet, or soft-deleted): the snapshot
                 // (if any) cannot describe it.
                 Err(Error::NotFound { .. } | Error::StreamDeleted { .. }) => {
-                    return Ok(Loaded::default())
+                    return Ok(Loaded::default());
                 }
                 Err(e) => return Err(e),
             };

@@ -25,7 +25,7 @@ use crate::builder::ClientBuilder;
 use crate::convert;
 #[cfg(doc)]
 use crate::error::Error; // the `# Errors` sections link to its variants
-use crate::error::{self, Result, is_retryable_status};
+use crate::error::{self, is_retryable_status, Result};
 use crate::retry::RetryPolicy;
 use crate::types::{
     AppendResult, EventData, ExpectedRevision, ServerInfo, Snapshot, SnapshotData, StreamAppend,

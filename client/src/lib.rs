@@ -103,25 +103,25 @@ pub use aggregate::{Aggregate, Loaded, Repository, SnapshotPolicy};
 pub use builder::{ClientBuilder, MAX_MESSAGE_BYTES};
 pub use client::Client;
 pub use correlation::{CAUSATION_ID_KEY, CORRELATION_ID_KEY};
-pub use error::{ACTUAL_REVISION_KEY, ERROR_KIND_KEY, Error, Result, STREAM_KEY};
+pub use error::{Error, Result, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
 pub use filter::Filter;
 pub use groups::{
-    GroupConsumerInfo, GroupInfo, GroupSettings, GroupSource, GroupStart, GroupState, NackAction,
-    Strategy, parked_stream,
+    parked_stream, GroupConsumerInfo, GroupInfo, GroupSettings, GroupSource, GroupStart,
+    GroupState, NackAction, Strategy,
 };
 pub use lifecycle::{
     MetadataWritten, ScavengeState, ScavengeStatus, StreamMetadata, StreamMetadataInfo,
 };
 pub use persistent::{
-    ACK_BATCH_MAX_IDS, ACK_FLUSH_INTERVAL, GroupDelivery, GroupSubscription, PersistentSubscription,
+    GroupDelivery, GroupSubscription, PersistentSubscription, ACK_BATCH_MAX_IDS, ACK_FLUSH_INTERVAL,
 };
 pub use retry::RetryPolicy;
 pub use security::{Grant, NewToken, Permission, TokenInfo, UserInfo};
 pub use time::now_micros;
 pub use transport::{Credentials, Transport};
 pub use types::{
-    AllFrom, AppendResult, CONTENT_TYPE_BINARY, CONTENT_TYPE_JSON, CurrentRevision, Direction,
-    EventData, ExpectedRevision, ReadAllOptions, ReadOptions, RecordedEvent, ServerInfo, Snapshot,
-    SnapshotData, StreamAppend, StreamFrom, StreamSummary, StreamsPage, SubscribeFrom,
-    SubscriptionItem,
+    AllFrom, AppendResult, CurrentRevision, Direction, EventData, ExpectedRevision, ReadAllOptions,
+    ReadOptions, RecordedEvent, ServerInfo, Snapshot, SnapshotData, StreamAppend, StreamFrom,
+    StreamSummary, StreamsPage, SubscribeFrom, SubscriptionItem, CONTENT_TYPE_BINARY,
+    CONTENT_TYPE_JSON,
 };

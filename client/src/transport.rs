@@ -6,8 +6,8 @@
 //! (`trace`).
 
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
 use tonic::transport::Channel;
 
 /// The channel every generated client of this crate uses (credentials

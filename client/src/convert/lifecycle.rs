@@ -109,7 +109,7 @@ pub(crate) fn scavenge_status_from_pb(s: pb::ScavengeStatus) -> Result<ScavengeS
             return Err(Error::MalformedResponse(format!(
                 "scavenge {id}: unknown state {}",
                 s.state
-            )))
+            )));
         }
     };
     Ok(ScavengeStatus {
