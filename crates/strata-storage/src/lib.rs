@@ -14,8 +14,10 @@
 //! façade), `engine` (open/close), `writer` (group commit) and `plan`
 //! (checks, idempotency), `query` (reads) over `shared` (state and stream
 //! walks), `reader` (bytes), `tail` and `indexer`/`index` (the derived
-//! sled index), [`codec`] (record bytes), `segment` (files), `recovery`
-//! (open-time scan), `notify` (head watch), [`snapshot`], [`verify`]
+//! sled index), [`codec`] (record bytes), `segment` (files), `roll`
+//! (a roll-over's files, undone on a full disk), `recovery` (open-time
+//! scan), `durable_end` (the log's durable end after a failed fsync),
+//! `notify` (head watch), [`snapshot`], [`verify`]
 //! (offline check), [`backup`] (a pinned view for online backups),
 //! `posmap` (position → offset), `scan` (whole-segment reads), [`limits`],
 //! [`clock`], [`stats`].
@@ -24,6 +26,7 @@ pub mod backup;
 pub mod clock;
 pub mod codec;
 mod compact;
+mod durable_end;
 mod engine;
 pub mod error;
 mod index;
@@ -37,6 +40,7 @@ mod query;
 mod reader;
 mod recovery;
 mod request;
+mod roll;
 mod scan;
 pub mod scavenge;
 mod segment;

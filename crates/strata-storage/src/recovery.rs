@@ -10,10 +10,17 @@
 //! at the end — is cut off and the file fsynced. A bad region larger than
 //! one group commit could have written cannot be a torn write: that is
 //! corruption, and opening fails with a clear error.
+//!
+//! Before any of that, a durable-end marker left by a writer that poisoned
+//! after a failed fsync cuts the log back to what was durable; after it,
+//! the active segment's last group commit is written again and fsynced, so
+//! nothing recovery read only from the page cache is built on
+//! (`durable_end`, "fsyncgate").
 
 use crate::codec::{
     decode_record, decode_segment_header, trailer_len, RECORD_TRAILER_BYTES, SEGMENT_HEADER_BYTES,
 };
+use crate::durable_end::{cut_to_marker, remove_marker, rewrite_last_group};
 use crate::error::{Error, Result};
 use crate::posmap::{build_offsets, open_map, write_map, PosMap};
 use crate::scan::{is_torn_tail, scan_segment};
@@ -134,8 +141,9 @@ fn remove_leftovers(log_dir: &Path) -> Result<()> {
 /// Recovers the log in `log_dir`, creating the first segment if there is none.
 pub(crate) fn recover(log_dir: &Path) -> Result<Recovered> {
     remove_leftovers(log_dir)?;
+    let marker = cut_to_marker(log_dir)?;
     let mut listed = list_segments(log_dir)?;
-    let mut truncated_bytes = 0;
+    let mut truncated_bytes = marker.map_or(0, |(_, cut)| cut);
     // A last segment whose header never became durable is a torn creation.
     if let Some((base, path)) = listed.last().cloned() {
         let len = std::fs::metadata(&path)?.len();
@@ -189,6 +197,29 @@ pub(crate) fn recover(log_dir: &Path) -> Result<Recovered> {
     // The active segment: scanned whole, a torn tail cut.
     let (base, path) = listed.last().cloned().expect("at least one segment");
     let scan = scan_segment(&path, base, &mut |_| {})?;
+    if let Some((end, _)) = marker {
+        // Everything up to the marker's end was durable: it must be whole.
+        let whole = base == end.segment_base
+            && scan.problem.is_none()
+            && scan.valid_end == end.segment_len
+            && scan.last_position == end.head;
+        if !whole {
+            return Err(Error::Corrupt {
+                file: path.clone(),
+                offset: scan.valid_end,
+                reason: format!(
+                    "the log does not end where the durable-end marker says (segment {}, \
+                     {} bytes, position {}): {}; run `strata verify`",
+                    end.segment_base,
+                    end.segment_len,
+                    end.head,
+                    scan.problem
+                        .as_ref()
+                        .map_or("no problem found", |(_, r)| r.as_str())
+                ),
+            });
+        }
+    }
     if let Some((offset, reason)) = &scan.problem {
         let cut = scan.file_len - scan.valid_end;
         if !is_torn_tail(&path, &scan)? {
@@ -209,6 +240,10 @@ pub(crate) fn recover(log_dir: &Path) -> Result<Recovered> {
         f.set_len(scan.valid_end)?;
         f.sync_all()?;
         truncated_bytes += cut;
+    }
+    rewrite_last_group(log_dir, &path, base, &scan)?;
+    if marker.is_some() {
+        remove_marker(log_dir)?;
     }
     if let Some(ts) = scan.last_created_micros {
         last_ts = ts;

@@ -6,13 +6,17 @@
 //! it durable with one `fdatasync`. Only then does it publish the new head,
 //! feed the tail and the planner, and reply. A failed fsync poisons the
 //! store: nothing after it is acknowledged until a restart re-establishes
-//! the truth from the file. A full disk is undone by truncation and refused
-//! without poisoning, since nothing was lost.
+//! the truth from the file — and the writer first records the durable end
+//! it knows (`durable_end`), so that the restart cuts what a failed fsync
+//! left only in the page cache. A full disk is undone by truncation and
+//! refused without poisoning, since nothing was lost; so is a full disk at
+//! a segment roll-over (`roll`), which is tried again at the next commit.
 //!
 //! Not here: the checks (`plan`), the record bytes (`codec`), segment file
-//! creation (`segment`).
+//! creation (`segment`), a roll-over's files (`roll`).
 
 use crate::codec::{encode_record, RecordFields};
+use crate::durable_end::{write_marker, DurableEnd};
 use crate::error::{Error, Result};
 use crate::lifecycle::Lifecycle;
 use crate::limits::{
@@ -20,9 +24,10 @@ use crate::limits::{
 };
 use crate::notify::Committed;
 use crate::plan::{GroupState, Plan, Planner};
-use crate::posmap::{open_map, write_map, PosMap};
+use crate::posmap::PosMap;
 use crate::request::{CommitTiming, Op, Reply, Request, Write};
-use crate::segment::{create_segment, release, reserve, segment_path, FIRST_RECORD_OFFSET};
+use crate::roll;
+use crate::segment::{release, reserve, segment_path, FIRST_RECORD_OFFSET};
 use crate::segments::Segment;
 use crate::shared::Shared;
 use crate::tail::TailEntry;
@@ -30,6 +35,7 @@ use crate::types::*;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Instant;
@@ -107,7 +113,7 @@ impl Writer {
             }
             self.shared
                 .queue_depth
-                .fetch_sub(queue.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                .fetch_sub(queue.len() as u64, Ordering::Relaxed);
             while !queue.is_empty() {
                 self.commit_some(&mut queue);
             }
@@ -115,7 +121,22 @@ impl Writer {
         let _ = self.file.sync_all();
     }
 
+    /// Refuses every later write until a restart, after an I/O failure.
+    /// First records where the durable log ends (best effort), so that the
+    /// next open cuts what a failed fsync may have left only in the page
+    /// cache (`durable_end`).
     fn poison(&self, why: String) {
+        let end = DurableEnd {
+            segment_base: self.seg_base,
+            segment_len: self.seg_len,
+            head: self.head,
+        };
+        if let Err(e) = write_marker(&self.shared.log_dir, &end) {
+            tracing::error!(
+                error = %e,
+                "could not record the durable end of the log; the next open rewrites its last group instead"
+            );
+        }
         tracing::error!(error = %why, "store poisoned: refusing further writes until restart");
         *self.shared.poison.lock().unwrap() = Some(why);
     }
@@ -148,11 +169,14 @@ impl Writer {
         let mut next_pos = self.head + 1;
         self.buf.clear();
         let mut need_roll = false;
+        // The front request waits for the next segment (it does not fit).
+        let mut front_waits = false;
         let mut seal_replies: Vec<Reply> = Vec::new();
         while let Some(req) = queue.front() {
             let used = self.seg_len + self.buf.len() as u64;
             if used + req.bytes as u64 > self.segment_max_bytes && used > FIRST_RECORD_OFFSET {
                 need_roll = true;
+                front_waits = true;
                 break;
             }
             let req = queue.pop_front().expect("front exists");
@@ -196,9 +220,7 @@ impl Writer {
                 self.buf.len() as u64,
                 t0.elapsed().as_nanos() as u64,
             );
-            self.shared
-                .disk_full
-                .store(false, std::sync::atomic::Ordering::Relaxed);
+            self.shared.disk_full.store(false, Ordering::Relaxed);
             self.head = next_pos - 1;
             self.last_ts = ts;
             self.seg_len += self.buf.len() as u64;
@@ -213,15 +235,31 @@ impl Writer {
             });
             reply(result, timing);
         }
+        let mut no_room = None;
         if need_roll {
-            if let Err(e) = self.roll() {
-                self.poison(format!("could not create a new segment: {e}"));
+            match self.roll() {
+                Ok(()) => self.shared.disk_full.store(false, Ordering::Relaxed),
+                Err(Error::DiskFull(why)) => {
+                    // Nothing changed: refuse what needed the next segment
+                    // (so the writer does not spin on it) and roll again at
+                    // the next commit that needs it.
+                    tracing::warn!(error = %why, "disk full at a segment roll-over: append rejected, nothing written");
+                    self.shared.disk_full.store(true, Ordering::Relaxed);
+                    if front_waits {
+                        if let Some(req) = queue.pop_front() {
+                            (req.reply)(Err(Error::DiskFull(why.clone())), None);
+                        }
+                    }
+                    no_room = Some(why);
+                }
+                Err(e) => self.poison(format!("could not create a new segment: {e}")),
             }
         }
         for reply in seal_replies {
-            let r = match self.shared.poisoned() {
-                Some(why) => Err(Error::Poisoned(why)),
-                None => Ok(Vec::new()),
+            let r = match (self.shared.poisoned(), &no_room) {
+                (Some(why), _) => Err(Error::Poisoned(why)),
+                (None, Some(why)) => Err(Error::DiskFull(why.clone())),
+                (None, None) => Ok(Vec::new()),
             };
             reply(r, None);
         }
@@ -311,9 +349,7 @@ impl Writer {
                 .is_ok();
             if full && restored {
                 tracing::warn!(error = %e, "disk full: append rejected, nothing written");
-                self.shared
-                    .disk_full
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                self.shared.disk_full.store(true, Ordering::Relaxed);
                 return Err(Error::DiskFull(e.to_string()));
             }
             let why = format!("write failed: {e}");
@@ -329,6 +365,9 @@ impl Writer {
         Ok(written)
     }
 
+    /// Seals the active segment (its map written) and moves to the next
+    /// one. The new state is swapped in only once both files exist; on
+    /// `DiskFull` the writer stays on the old segment, unchanged.
     fn roll(&mut self) -> Result<()> {
         // The sealed segment keeps no reserved blocks past its end.
         if self.reserved_to > self.seg_len {
@@ -342,25 +381,18 @@ impl Writer {
         // here (and recovery rebuilds it).
         let sealed = self.shared.segments.last().expect("an active segment");
         let offsets = sealed.map.active_offsets().unwrap_or_default();
-        let count = offsets.len() as u64;
-        write_map(&dir, self.seg_base, 0, self.seg_len, &offsets)?;
-        let map = open_map(&dir, self.seg_base, 0, self.seg_len, count)?.ok_or_else(|| {
-            Error::Io(std::io::Error::other(
-                "a freshly written position map does not open",
-            ))
-        })?;
-        self.shared
-            .segments
-            .replace(Segment::open(self.seg_base, 0, sealed.path.clone(), map)?);
         let base = self.head + 1;
-        let file = create_segment(&dir, base)?;
-        self.shared.segments.push(Segment::open(
+        let next = roll::prepare(&dir, self.seg_base, self.seg_len, &offsets, base)?;
+        let sealed = Segment::open(self.seg_base, 0, sealed.path.clone(), next.map)?;
+        let active = Segment::open(
             base,
             0,
             segment_path(&dir, base),
             PosMap::Active(Default::default()),
-        )?);
-        self.file = file;
+        )?;
+        self.shared.segments.replace(sealed);
+        self.shared.segments.push(active);
+        self.file = next.file;
         self.seg_base = base;
         self.seg_len = FIRST_RECORD_OFFSET;
         self.shared.notifier.publish(Committed {
