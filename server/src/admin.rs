@@ -16,6 +16,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 use strata_storage::{Error, Options, Store};
+use tonic::transport::{Certificate, ClientTlsConfig};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -122,20 +123,41 @@ pub fn stats(data_dir: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 /// Asks a server's `grpc.health.v1.Health/Check`; `Ok(true)` when SERVING.
-pub fn health(addr: &str, service: &str, timeout: Duration) -> anyhow::Result<bool> {
-    let uri = if addr.contains("://") {
+/// Over TLS for an `https://` address or when `tls_ca` is given (the
+/// health service needs no credentials).
+pub fn health(
+    addr: &str,
+    tls_ca: Option<&std::path::Path>,
+    service: &str,
+    timeout: Duration,
+) -> anyhow::Result<bool> {
+    let mut uri = if addr.contains("://") {
         addr.to_owned()
     } else {
         format!("http://{addr}")
     };
+    let mut tls = None;
+    if let Some(ca) = tls_ca {
+        let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        tls = Some(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)));
+        if let Some(rest) = uri.strip_prefix("http://") {
+            uri = format!("https://{rest}");
+        }
+    } else if uri.starts_with("https://") {
+        tls = Some(ClientTlsConfig::new().with_native_roots());
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     rt.block_on(async {
         let check = async {
-            let channel = tonic::transport::Endpoint::from_shared(uri.clone())
-                .with_context(|| format!("bad address {uri}"))?
+            let mut endpoint = tonic::transport::Endpoint::from_shared(uri.clone())
+                .with_context(|| format!("bad address {uri}"))?;
+            if let Some(tls) = tls {
+                endpoint = endpoint.tls_config(tls).context("TLS settings")?;
+            }
+            let channel = endpoint
                 .connect_timeout(timeout)
                 .timeout(timeout)
                 .connect()

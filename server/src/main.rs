@@ -121,6 +121,9 @@ struct HealthArgs {
         default_value = "http://127.0.0.1:2113"
     )]
     addr: String,
+    /// CA certificate (PEM) of a server that uses TLS.
+    #[arg(long, env = "STRATA_TLS_CA")]
+    tls_ca: Option<PathBuf>,
     /// Service to ask about; empty means the whole server.
     #[arg(long, default_value = "")]
     service: String,
@@ -131,9 +134,8 @@ struct HealthArgs {
 
 #[derive(Debug, Args)]
 struct ScavengeArgs {
-    /// Server address, `host:port` or a URL.
-    #[arg(long, env = "STRATA_ADDR", default_value = "http://127.0.0.1:2113")]
-    addr: String,
+    #[command(flatten)]
+    conn: cli::Conn,
     /// Read at most this many bytes of segments per second [default: the
     /// server's, 64 MiB/s; 0: no limit].
     #[arg(long)]
@@ -227,7 +229,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     wait: !a.no_wait,
                 }
             };
-            remote::scavenge(&a.addr, action)
+            remote::scavenge(&a.conn, action)
         }
         Command::Certs(CertsCommand::Dev {
             ref out,
@@ -252,6 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             init_tracing(&admin_log_level(), None);
             admin::health(
                 &a.addr,
+                a.tls_ca.as_deref(),
                 &a.service,
                 Duration::from_secs(a.timeout_secs.max(1)),
             )

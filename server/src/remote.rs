@@ -4,18 +4,17 @@
 //!
 //! Not here: offline commands on a data directory (`admin`), the server.
 
+use crate::cli::Conn;
 use anyhow::{bail, Context};
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
+use strata_client::{RetryPolicy, Transport};
 use strata_proto::v1 as pb;
 use strata_proto::v1::admin_client::AdminClient;
-use tonic::transport::Channel;
 
 /// How often `strata scavenge` asks for progress.
 const SCAVENGE_POLL: Duration = Duration::from_millis(200);
-/// How long connecting to the server may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What `strata scavenge` should do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,19 +30,11 @@ pub enum ScavengeAction {
     Status,
 }
 
-async fn connect(addr: &str) -> anyhow::Result<AdminClient<Channel>> {
-    let uri = if addr.contains("://") {
-        addr.to_owned()
-    } else {
-        format!("http://{addr}")
-    };
-    let channel = tonic::transport::Endpoint::from_shared(uri.clone())
-        .with_context(|| format!("bad address {uri}"))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {uri}"))?;
-    Ok(AdminClient::new(channel))
+async fn connect(conn: &Conn) -> anyhow::Result<AdminClient<Transport>> {
+    let client = conn
+        .client_with(RetryPolicy::default().max_attempts(3))
+        .await?;
+    Ok(client.admin_client())
 }
 
 fn state(s: &pb::ScavengeStatus) -> pb::ScavengeState {
@@ -77,13 +68,13 @@ fn summary(s: &pb::ScavengeStatus) -> String {
 /// Runs `strata scavenge`; `Ok(true)` when the scavenge completed (for
 /// `Stop`: when it is stopped or had completed; for `Status` and a start
 /// without waiting: when the request succeeded).
-pub fn scavenge(addr: &str, action: ScavengeAction) -> anyhow::Result<bool> {
+pub fn scavenge(conn: &Conn, action: ScavengeAction) -> anyhow::Result<bool> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     rt.block_on(async {
-        let mut admin = connect(addr).await?;
+        let mut admin = connect(conn).await?;
         let status = match action {
             ScavengeAction::Start {
                 max_bytes_per_second,
@@ -131,7 +122,7 @@ pub fn scavenge(addr: &str, action: ScavengeAction) -> anyhow::Result<bool> {
 
 /// Polls until the scavenge ends, drawing a bar on a terminal.
 async fn follow(
-    admin: &mut AdminClient<Channel>,
+    admin: &mut AdminClient<Transport>,
     mut s: pb::ScavengeStatus,
 ) -> anyhow::Result<pb::ScavengeStatus> {
     let bar = std::io::stderr().is_terminal().then(|| {

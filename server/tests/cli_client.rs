@@ -306,9 +306,10 @@ fn exit_codes_tell_not_found_and_conflict_from_other_failures() {
         code(&["append", "x", "--type", "T", "--data", "{not json"]),
         Some(1)
     );
+    // A reserved name is refused like a missing permission: 5.
     assert_eq!(
         code(&["append", "$x", "--type", "T", "--data", "{}"]),
-        Some(1)
+        Some(5)
     );
     let out = cli("http://127.0.0.1:1", &["ls"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));

@@ -15,6 +15,7 @@
 //! Not here: the directory's layout and commit rules (`manifest`), what
 //! the server pins (`domain::backup`).
 
+use super::exit::{self, Failure};
 use super::manifest::{self, BackupDir, Entry, Kind, Manifest};
 use super::{output, progress, Conn, Outcome};
 use anyhow::{anyhow, bail, Context};
@@ -27,7 +28,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use strata_proto::v1 as pb;
-use strata_proto::v1::admin_client::AdminClient;
 use strata_proto::wire::MAX_GRPC_MESSAGE_BYTES;
 
 /// Bytes at the end of a file whose CRC-32 the manifest keeps (as the
@@ -189,21 +189,22 @@ fn finish(r: Receiving, dirs: &mut Vec<PathBuf>, dir: &Path) -> anyhow::Result<E
 /// `strata backup`.
 pub async fn run(a: BackupArgs) -> Outcome {
     let began = Instant::now();
-    let url = a.conn.url()?;
     let mut dir = BackupDir::for_backup(&a.to)?;
     let old = dir.manifest.clone();
     let held: Vec<Entry> = old.as_ref().map(|m| m.files.clone()).unwrap_or_default();
-    let channel = tonic::transport::Endpoint::from_shared(url.clone())
-        .with_context(|| format!("bad address {url}"))?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        // Wide HTTP/2 windows: the server can keep several 1 MiB chunks
-        // in flight instead of waiting for window updates.
-        .initial_stream_window_size(WINDOW_BYTES)
-        .initial_connection_window_size(WINDOW_BYTES)
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
-    let mut admin = AdminClient::new(channel)
+    // Wide HTTP/2 windows: the server can keep several 1 MiB chunks in
+    // flight instead of waiting for window updates.
+    let client = a
+        .conn
+        .connect(
+            a.conn
+                .builder()?
+                .http2_window_bytes(WINDOW_BYTES)
+                .retry_policy(strata_client::RetryPolicy::default().max_attempts(3)),
+        )
+        .await?;
+    let mut admin = client
+        .admin_client()
         .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
     let request = pb::BackupRequest {
@@ -222,7 +223,13 @@ pub async fn run(a: BackupArgs) -> Outcome {
     let mut stream = admin
         .backup(request)
         .await
-        .map_err(|s| anyhow!("starting the backup: {}", s.message()))?
+        .map_err(|s| {
+            let code = match s.code() {
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => exit::REFUSED,
+                _ => exit::OTHER,
+            };
+            Failure::new(code, anyhow!("starting the backup: {}", s.message()))
+        })?
         .into_inner();
     let receive_failed = |s: tonic::Status| anyhow!("the backup stream failed: {}", s.message());
     use pb::backup_response::Content;
@@ -308,7 +315,7 @@ pub async fn run(a: BackupArgs) -> Outcome {
         format: manifest::FORMAT.to_owned(),
         position: started.position,
         created_micros: strata_client::now_micros(),
-        source: url.clone(),
+        source: a.conn.display_addr(),
         server_version: started.version,
         rebuild: manifest::REBUILT.iter().map(|s| s.to_string()).collect(),
         files: entries,

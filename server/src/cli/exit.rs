@@ -8,7 +8,8 @@
 //! | 1 | any other failure (connection, server error, bad input file, I/O) |
 //! | 2 | bad usage (from clap) |
 //! | 3 | not found: no such stream (or deleted, or tombstoned, when read), no such group, an empty backup directory |
-//! | 4 | conflict: wrong expected revision, partial duplicate, group exists, a write to a tombstoned stream, an import whose events differ from the target's |
+//! | 4 | conflict: wrong expected revision, partial duplicate, group exists, user exists, a write to a tombstoned stream, an import whose events differ from the target's |
+//! | 5 | refused: authentication failed (no, wrong or expired credentials), or permission denied (no grant or role, or a reserved `$` stream name) |
 //!
 //! Not here: which command fails how (each command's file decides, with
 //! [`Failure::client`] for server errors).
@@ -22,6 +23,8 @@ pub const OTHER: u8 = 1;
 pub const NOT_FOUND: u8 = 3;
 /// Exit code of a conflict with the server's state.
 pub const CONFLICT: u8 = 4;
+/// Exit code of failed authentication or a denied permission.
+pub const REFUSED: u8 = 5;
 
 /// A failed command: what to print and the exit code.
 #[derive(Debug)]
@@ -91,7 +94,9 @@ pub fn code_of(e: &ClientError, write: bool) -> u8 {
         ClientError::StreamTombstoned { .. } => NOT_FOUND,
         ClientError::WrongExpectedRevision { .. }
         | ClientError::PartialDuplicate { .. }
-        | ClientError::GroupExists { .. } => CONFLICT,
+        | ClientError::GroupExists { .. }
+        | ClientError::UserExists { .. } => CONFLICT,
+        ClientError::Unauthenticated { .. } | ClientError::PermissionDenied { .. } => REFUSED,
         _ => OTHER,
     }
 }
@@ -119,5 +124,9 @@ mod tests {
             message: "x".into(),
         };
         assert_eq!(code_of(&u, false), OTHER);
+        let d = ClientError::PermissionDenied {
+            message: "x".into(),
+        };
+        assert_eq!(code_of(&d, true), REFUSED);
     }
 }

@@ -3,7 +3,8 @@
 //! checks every adapter makes before a `Node` call ([`Caller::check`]).
 //!
 //! Rules:
-//! - `admin` may do everything; `ops` may run scavenges and backups, manage
+//! - `admin` may do everything (backups, which copy every stream, are
+//!   admin-only); `ops` may run scavenges and the other `Admin` calls, manage
 //!   consumer groups, and read the system streams of those features
 //!   (`$scavenges`, `$groups`, `$checkpoint-*`, `$parked-*`);
 //! - everyone else needs a grant covering the stream: a permission
