@@ -6,7 +6,9 @@
 #   2. runs the doc tests (nextest does not);
 #   3. creates a Python venv (.venv), installs grpcio, generates stubs from
 #      proto/, starts a real server and runs the Python examples against it
-#      (example.py: streams; groups_example.py: persistent subscriptions),
+#      (example.py: streams; groups_example.py: persistent subscriptions;
+#      tls_example.py: TLS and credentials, against a second server with TLS
+#      and auth on),
 #      then scrapes /metrics with prometheus_client's parsers while working
 #      (scripts/tests/metrics_check.py), and checks every metric the Grafana
 #      dashboard queries against that scrape (docs/grafana/check_dashboard.py);
@@ -66,6 +68,33 @@ kill -TERM "$PID"
 wait "$PID"
 echo "server exited cleanly after SIGTERM"
 trap - EXIT
+
+echo "== python over TLS with credentials against a TLS server with auth on"
+CERTS=$(mktemp -d)
+"$ROOT/target/debug/strata" certs dev --out "$CERTS" >/dev/null
+export STRATA_ADMIN_PASSWORD="tls-example-$RANDOM-$RANDOM"
+"$ROOT/target/debug/strata" serve --data-dir "$CERTS/data" --listen 127.0.0.1:0 \
+  --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" >"$LOG" 2>&1 &
+PID=$!
+cleanup() { kill -9 "$PID" 2>/dev/null || true; rm -rf "$CERTS"; }
+trap cleanup EXIT
+ADDR=""
+for _ in $(seq 1 200); do
+  ADDR=$(sed -n 's/^strata listening on //p' "$LOG" | head -n1)
+  [ -n "$ADDR" ] && break
+  kill -0 "$PID" 2>/dev/null || { cat "$LOG"; echo "TLS server died"; exit 1; }
+  sleep 0.1
+done
+[ -n "$ADDR" ] || { cat "$LOG"; echo "TLS server did not start"; exit 1; }
+# The dev certificate names localhost, so connect by that name.
+STRATA_ADDR="localhost:${ADDR##*:}" STRATA_TLS_CA="$CERTS/ca.pem" \
+  bash "$ROOT/docs/examples/python/run_example.sh" tls_example.py
+unset STRATA_ADMIN_PASSWORD
+PY_PASSED=$((PY_PASSED + 1))
+kill -TERM "$PID"
+wait "$PID"
+trap - EXIT
+rm -rf "$CERTS"
 
 echo "== the admin web UI in headless Chromium (Selenium + chromedriver)"
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Python examples against a running Strata server: example.py
-# (streams) and groups_example.py (persistent subscriptions).
+# (streams) and groups_example.py (persistent subscriptions) by default, or
+# the examples named as arguments (tls_example.py: TLS and credentials,
+# against a TLS server with auth on; it needs STRATA_TLS_CA and
+# STRATA_ADMIN_PASSWORD).
 #
 #   STRATA_ADDR  host:port of the server (default 127.0.0.1:2113)
 #   VENV         virtualenv to create/use (default .venv at the repo root)
@@ -29,9 +32,12 @@ mkdir -p "$GEN"
   --python_out="$GEN" \
   --grpc_python_out="$GEN" \
   "$ROOT/proto/strata/v1/streams.proto" \
-  "$ROOT/proto/strata/v1/persistent.proto"
+  "$ROOT/proto/strata/v1/persistent.proto" \
+  "$ROOT/proto/strata/v1/security.proto"
 
-for example in example.py groups_example.py; do
+EXAMPLES=("$@")
+[ ${#EXAMPLES[@]} -gt 0 ] || EXAMPLES=(example.py groups_example.py)
+for example in "${EXAMPLES[@]}"; do
   echo "running $example against $STRATA_ADDR"
   "$VENV/bin/python" "$HERE/$example"
 done
