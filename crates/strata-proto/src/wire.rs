@@ -1,7 +1,7 @@
 //! Names and encodings the server and every client must agree on that the
 //! `.proto` files cannot express: the metadata keys of error statuses, the
 //! `strata-error` kinds, the percent-encoding of a stream name in metadata,
-//! and the largest gRPC message.
+//! the largest gRPC message, and the in-flight limit of an append session.
 //!
 //! This is the one home of these strings; the server (`status.rs`) writes
 //! them and the Rust client (`error.rs`) reads them. Clients in other
@@ -15,6 +15,12 @@
 /// this size reaches the server's documented `append-too-large` rather than
 /// a bare transport error.
 pub const MAX_GRPC_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Most appends one `Streams.AppendSession` may have sent and not yet had
+/// answered; beyond it the server stops reading the session's requests
+/// (HTTP/2 flow control then holds the client back). Clients keep at most
+/// this many in flight per session so none waits in transport buffers.
+pub const MAX_SESSION_IN_FLIGHT_APPENDS: usize = 256;
 
 /// Metadata key of the kebab-case error kind attached to every error status.
 pub const ERROR_KIND_KEY: &str = "strata-error";

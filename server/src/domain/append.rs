@@ -21,6 +21,12 @@
 //! A caller that goes away mid-append does not cancel it: the transaction
 //! still commits, and a retry with the same event ids is deduplicated.
 //!
+//! Pipelined appends (an `AppendSession`) use the two halves separately:
+//! [`Node::enqueue_append`] returns once the append is in the writer's
+//! queue, behind everything the session queued before it, and the
+//! [`QueuedAppend`] it returns is awaited later for the answer — so one
+//! session can have many appends in one group commit, answered in order.
+//!
 //! Not here: building the transaction from a request (the adapters).
 
 use super::{Error, Node};
@@ -78,6 +84,19 @@ impl Node {
     /// for the writer's answer, and counts it in the metrics (outcome,
     /// events, bytes, latency from here to the answer).
     async fn submit_counted(&self, appends: Vec<StreamAppend>) -> Result<Vec<AppendResult>, Error> {
+        self.enqueue_counted(appends).await.wait().await
+    }
+
+    /// Queues one append to one stream and returns as soon as the writer's
+    /// queue holds it (after waiting for room, as every append does):
+    /// appends queued one after another by one task are committed in that
+    /// order. Await [`QueuedAppend::result`] for the durable result;
+    /// counted in the metrics like [`Node::append`].
+    pub async fn enqueue_append(&self, append: StreamAppend) -> QueuedAppend {
+        self.enqueue_counted(vec![append]).await
+    }
+
+    async fn enqueue_counted(&self, appends: Vec<StreamAppend>) -> QueuedAppend {
         let started = Instant::now();
         let (events, bytes) = appends
             .iter()
@@ -85,16 +104,14 @@ impl Node {
             .fold((0u64, 0u64), |(n, b), e| {
                 (n + 1, b + (e.data.len() + e.metadata.len()) as u64)
             });
-        let r = self.submit_write(Write::Append(appends)).await;
-        let outcome = match &r {
-            Ok(results) if results.iter().all(|r| r.deduplicated) => AppendOutcome::Duplicate,
-            Ok(_) => AppendOutcome::Ok,
-            Err(Error::Storage(e)) => AppendOutcome::of_error(e),
-            Err(_) => AppendOutcome::Error,
-        };
-        self.metrics
-            .append(outcome, events, bytes, started.elapsed());
-        r
+        let queued = self.enqueue_write(Write::Append(appends)).await;
+        QueuedAppend {
+            queued,
+            started,
+            events,
+            bytes,
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// Like [`Node::submit_write`], for the server's own system streams
@@ -120,19 +137,45 @@ impl Node {
     /// Waits for room in the writer's queue, submits any change (appends,
     /// metadata, deletes: each one writer request) and waits for the answer.
     pub(super) async fn submit_write(&self, write: Write) -> Result<Vec<AppendResult>, Error> {
-        let permit = self
-            .appends
-            .clone()
-            .acquire_owned()
-            .await
+        self.enqueue_write(write).await.wait().await
+    }
+
+    /// Waits for room in the writer's queue and submits `write`; returns
+    /// once it is queued (or refused: validation runs here).
+    async fn enqueue_write(&self, write: Write) -> Queued {
+        let permit = match self.appends.clone().acquire_owned().await {
+            Ok(p) => p,
             // The semaphore is never closed.
-            .map_err(|_| Error::Storage(strata_storage::Error::Closed))?;
+            Err(_) => return Queued::Refused(Error::Storage(strata_storage::Error::Closed)),
+        };
         let (tx, rx) = oneshot::channel();
         self.store.try_submit_write_timed(write, move |r, timing| {
             drop(permit);
             // The receiver is gone only if the caller was dropped; nothing to do.
             let _ = tx.send((r, timing));
         });
+        Queued::Waiting(rx)
+    }
+}
+
+type WriterAnswer = (
+    strata_storage::Result<Vec<AppendResult>>,
+    Option<strata_storage::CommitTiming>,
+);
+
+/// A write in the writer's queue (or refused before it got there).
+#[derive(Debug)]
+enum Queued {
+    Waiting(oneshot::Receiver<WriterAnswer>),
+    Refused(Error),
+}
+
+impl Queued {
+    async fn wait(self) -> Result<Vec<AppendResult>, Error> {
+        let rx = match self {
+            Queued::Waiting(rx) => rx,
+            Queued::Refused(e) => return Err(e),
+        };
         match rx.await {
             Ok((r, timing)) => {
                 if let Some(t) = &timing {
@@ -143,6 +186,42 @@ impl Node {
             // The store dropped the callback without calling it: it is closing.
             Err(_) => Err(Error::Storage(strata_storage::Error::Closed)),
         }
+    }
+}
+
+/// An append queued by [`Node::enqueue_append`]; its answer comes from
+/// [`QueuedAppend::result`]. Dropping it does not cancel the append.
+#[derive(Debug)]
+pub struct QueuedAppend {
+    queued: Queued,
+    started: Instant,
+    events: u64,
+    bytes: u64,
+    metrics: std::sync::Arc<crate::telemetry::Metrics>,
+}
+
+impl QueuedAppend {
+    /// Waits for the writer's answer to a single-stream append.
+    pub async fn result(self) -> Result<AppendResult, Error> {
+        self.wait()
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Internal("the store returned no result for the append".into()))
+    }
+
+    /// Waits for the answer and counts it in the metrics.
+    async fn wait(self) -> Result<Vec<AppendResult>, Error> {
+        let r = self.queued.wait().await;
+        let outcome = match &r {
+            Ok(results) if results.iter().all(|r| r.deduplicated) => AppendOutcome::Duplicate,
+            Ok(_) => AppendOutcome::Ok,
+            Err(Error::Storage(e)) => AppendOutcome::of_error(e),
+            Err(_) => AppendOutcome::Error,
+        };
+        self.metrics
+            .append(outcome, self.events, self.bytes, self.started.elapsed());
+        r
     }
 }
 

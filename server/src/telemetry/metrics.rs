@@ -143,6 +143,24 @@ impl Drop for PhaseGauge {
     }
 }
 
+/// Counts one append session in `strata_append_sessions_open` while it
+/// lives (and in `strata_append_sessions_total` when it opens).
+#[derive(Debug)]
+pub struct SessionGauge(std::sync::Arc<Metrics>);
+
+impl SessionGauge {
+    pub fn new(metrics: std::sync::Arc<Metrics>) -> SessionGauge {
+        metrics.append_session(1);
+        SessionGauge(metrics)
+    }
+}
+
+impl Drop for SessionGauge {
+    fn drop(&mut self) {
+        self.0.append_session(-1);
+    }
+}
+
 /// Counts one open connection in `strata_connections_open` while it lives.
 #[derive(Debug)]
 pub struct ConnectionGauge(std::sync::Arc<Metrics>);
@@ -184,6 +202,8 @@ mod enabled {
         appended_events: Counter,
         appended_bytes: Counter,
         append_seconds: Histogram,
+        append_sessions_open: Gauge,
+        append_sessions: Counter,
         reads: Family<Labels, Counter>,
         read_events: Counter,
         subscriptions: Family<Labels, Gauge>,
@@ -212,6 +232,8 @@ mod enabled {
                 appended_bytes: Counter::default(),
                 // 50 µs .. ~1.6 s.
                 append_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+                append_sessions_open: Gauge::default(),
+                append_sessions: Counter::default(),
                 reads: Family::default(),
                 read_events: Counter::default(),
                 subscriptions: Family::default(),
@@ -243,6 +265,16 @@ mod enabled {
                 "From an append request's arrival to its answer (durable or refused)",
                 Unit::Seconds,
                 m.append_seconds.clone(),
+            );
+            registry.register(
+                "strata_append_sessions_open",
+                "AppendSession calls open now (their appends count in strata_append_requests)",
+                m.append_sessions_open.clone(),
+            );
+            registry.register(
+                "strata_append_sessions",
+                "AppendSession calls opened",
+                m.append_sessions.clone(),
             );
             registry.register("strata_reads", "Read requests by kind", m.reads.clone());
             registry.register(
@@ -304,6 +336,14 @@ mod enabled {
                 self.appended_bytes.inc_by(bytes);
             }
             self.append_seconds.observe(took.as_secs_f64());
+        }
+
+        /// An append session opened (`1`) or ended (`-1`).
+        pub fn append_session(&self, delta: i64) {
+            if delta > 0 {
+                self.append_sessions.inc();
+            }
+            self.append_sessions_open.inc_by(delta);
         }
 
         pub fn read(&self, kind: ReadKind) {
@@ -373,6 +413,8 @@ mod disabled {
         }
         #[inline]
         pub fn append(&self, _: AppendOutcome, _: u64, _: u64, _: Duration) {}
+        #[inline]
+        pub fn append_session(&self, _: i64) {}
         #[inline]
         pub fn read(&self, _: ReadKind) {}
         #[inline]

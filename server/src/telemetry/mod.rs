@@ -12,5 +12,5 @@ pub mod otel;
 mod process;
 pub mod scrape;
 
-pub use metrics::{AppendOutcome, ConnectionGauge, Metrics, PhaseGauge, ReadKind};
+pub use metrics::{AppendOutcome, ConnectionGauge, Metrics, PhaseGauge, ReadKind, SessionGauge};
 pub use scrape::ScrapeSnapshot;

@@ -6,7 +6,8 @@
 //! variants that do not fit the target) and applies the wire's defaults.
 //! [`streams`], [`snapshots`] and [`admin`] implement the generated service traits:
 //! each handler converts, calls one [`Node`] method and converts back,
-//! mapping errors through `api::status`.
+//! mapping errors through `api::status`; [`session`] serves
+//! `Streams.AppendSession` (pipelined appends, answered one by one).
 //!
 //! Not here: what any request does (`domain`), or the server's lifecycle
 //! (`serve`, which mounts what [`services`] returns).
@@ -15,6 +16,7 @@ mod admin;
 mod convert;
 mod persistent;
 mod security;
+mod session;
 mod snapshots;
 mod streams;
 

@@ -1,6 +1,7 @@
 //! `strata.v1.Streams` over [`Node`]: append, read, list, subscribe, server
 //! info and stream lifecycle (metadata, delete), each a conversion, one
-//! domain call and a conversion back.
+//! domain call and a conversion back. `AppendSession` is handed to
+//! `session`, which owns it.
 //!
 //! Reads and subscriptions are streamed: the domain hands over a bounded
 //! channel of message-sized pages, and each becomes one response message
@@ -111,6 +112,22 @@ impl Streams for StreamsService {
         Ok(Response::new(pb::AppendMultiResponse {
             results: results.iter().map(convert::append_response).collect(),
         }))
+    }
+
+    type AppendSessionStream = super::session::Answers;
+
+    /// Pipelined appends: each one checked (`write` on its stream), queued
+    /// and answered on its own (see `session`).
+    async fn append_session(
+        &self,
+        request: Request<tonic::Streaming<pb::AppendSessionRequest>>,
+    ) -> Result<Response<Self::AppendSessionStream>, Status> {
+        let caller = auth::caller(&request)?;
+        Ok(Response::new(super::session::serve(
+            self.node.clone(),
+            caller,
+            request.into_inner(),
+        )))
     }
 
     type ReadStream = BoxStream<'static, Result<pb::ReadResponse, Status>>;

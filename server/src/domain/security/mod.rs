@@ -304,12 +304,7 @@ impl Node {
             if changes.changed().await.is_err() {
                 return std::future::pending().await;
             }
-            let access = match &caller.user {
-                None if self.auth_enabled() => None,
-                None => Some(Access::everything()),
-                Some(name) => self.access_of(name),
-            };
-            if !access.is_some_and(|a| still(&a)) {
+            if !self.access_now(caller).is_some_and(|a| still(&a)) {
                 tracing::info!(
                     user = caller.name(),
                     "permissions changed under an open stream; ending it"
@@ -317,6 +312,24 @@ impl Node {
                 return;
             }
         }
+    }
+
+    /// What `caller` may do as of now (users, tokens and grants may have
+    /// changed since it was authenticated): `None` for an anonymous caller
+    /// once authentication is on, or a user disabled or removed.
+    pub fn access_now(&self, caller: &Caller) -> Option<Access> {
+        match &caller.user {
+            None if self.auth_enabled() => None,
+            None => Some(Access::everything()),
+            Some(name) => self.access_of(name),
+        }
+    }
+
+    /// A number that changes whenever users, tokens or grants change, so a
+    /// long-lived call can tell cheaply whether to call
+    /// [`Node::access_now`] again.
+    pub fn security_generation(&self) -> u64 {
+        *self.security.changed.borrow()
     }
 
     /// Writes one `$security` record and applies it once durable.

@@ -16,6 +16,7 @@
 pub mod backup;
 pub mod groups;
 pub mod security;
+pub mod session;
 
 use crate::api::status;
 use crate::domain::catalog::ServerFacts;
