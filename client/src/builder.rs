@@ -1,10 +1,11 @@
 //! [`ClientBuilder`]: the connection settings (timeouts, keep-alive, message
-//! limit, retry policy, TLS, credentials, or all of it from a connection
-//! string) and connecting, eagerly or lazily.
+//! limit, retry policy, TLS, credentials, append sessions, or all of it
+//! from a connection string) and connecting, eagerly or lazily.
 //!
 //! Not here: the calls themselves (`client.rs`) or what is retried after a
 //! connection exists (`retry.rs`, `resumable.rs`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use strata_proto::v1::admin_client::AdminClient;
@@ -18,6 +19,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
+use crate::session::{Sessions, DEFAULT_APPEND_SESSIONS};
 use crate::transport::Credentials;
 
 /// Largest gRPC message the client sends or accepts, in bytes (32 MiB; the
@@ -49,6 +51,7 @@ pub struct ClientBuilder {
     credentials: Credentials,
     tls: Option<Tls>,
     window_bytes: Option<u32>,
+    append_sessions: usize,
 }
 
 /// TLS settings; with none given, the system's roots are trusted.
@@ -76,6 +79,7 @@ impl ClientBuilder {
             credentials: Credentials::none(),
             tls: None,
             window_bytes: None,
+            append_sessions: DEFAULT_APPEND_SESSIONS,
         }
     }
 
@@ -255,6 +259,22 @@ impl ClientBuilder {
         self
     }
 
+    /// How many append sessions (`Streams.AppendSession`) the client
+    /// multiplexes its [`Client::append`] calls over (default
+    /// [`DEFAULT_APPEND_SESSIONS`]); `0` sends every append as a unary
+    /// `Append` call instead. Sessions open on first use over the same
+    /// connection, credentials and TLS as every other call.
+    pub fn append_sessions(mut self, n: usize) -> Self {
+        self.append_sessions = n;
+        self
+    }
+
+    /// Sends every append as a unary `Append` call (no sessions): the same
+    /// as `append_sessions(0)`.
+    pub fn unary_appends(self) -> Self {
+        self.append_sessions(0)
+    }
+
     fn endpoint(&self) -> Result<Endpoint> {
         let url = match (&self.tls, self.url.strip_prefix("http://")) {
             (Some(_), Some(rest)) => format!("https://{rest}"),
@@ -291,10 +311,13 @@ impl ClientBuilder {
 
     fn client(&self, channel: Channel) -> Client {
         let channel = InterceptedService::new(channel, self.credentials.clone());
+        let streams = StreamsClient::new(channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
         Client {
-            inner: StreamsClient::new(channel.clone())
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            sessions: (self.append_sessions > 0)
+                .then(|| Arc::new(Sessions::new(streams.clone(), self.append_sessions))),
+            inner: streams,
             snapshots: SnapshotsClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),

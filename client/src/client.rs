@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::transport::Transport;
@@ -27,6 +28,7 @@ use crate::convert;
 use crate::error::Error; // the `# Errors` sections link to its variants
 use crate::error::{self, is_retryable_status, Result};
 use crate::retry::RetryPolicy;
+use crate::session::Sessions;
 use crate::types::{
     AppendResult, EventData, ExpectedRevision, ServerInfo, Snapshot, SnapshotData, StreamAppend,
     StreamSummary, StreamsPage,
@@ -67,6 +69,8 @@ pub struct Client {
     pub(crate) security: SecurityClient<Transport>,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) retry: RetryPolicy,
+    /// The append sessions [`Client::append`] uses; `None`: appends go unary.
+    pub(crate) sessions: Option<Arc<Sessions>>,
 }
 
 impl Client {
@@ -167,10 +171,18 @@ impl Client {
     /// Appends events to one stream, atomically, if the stream is in the
     /// `expected` state. Returns once the events are durable.
     ///
-    /// Retried automatically when the server is unavailable: the server
-    /// deduplicates by event id, so a retry of an append that had in fact
-    /// been committed returns the original result with
-    /// [`deduplicated`](AppendResult::deduplicated) set.
+    /// Sent over one of the client's append sessions
+    /// (`Streams.AppendSession`) unless the builder turned them off
+    /// ([`ClientBuilder::append_sessions`]) or the server has none: many
+    /// `append` calls from concurrent tasks share a few sessions and so
+    /// the server's group commits, each still checked and answered on its
+    /// own. Nothing waits to batch: an append is sent at once.
+    ///
+    /// Retried automatically when the server is unavailable (or the
+    /// session carrying it broke): the server deduplicates by event id, so
+    /// a retry of an append that had in fact been committed returns the
+    /// original result with [`deduplicated`](AppendResult::deduplicated)
+    /// set.
     ///
     /// # Errors
     ///
@@ -197,13 +209,45 @@ impl Client {
     ) -> Result<AppendResult> {
         let stream = stream.into();
         let request = convert::append_to_pb(stream.clone(), expected, events);
-        self.unary(|mut c| {
-            let request = request.clone();
-            async move { c.append(crate::trace::request(request)).await }
-        })
-        .await
-        .map(convert::append_result_from_pb)
-        .map_err(|s| error::from_status(s, &|name| (name == stream).then_some(expected)))
+        let answer = match &self.sessions {
+            Some(sessions) if sessions.usable() => {
+                self.retry
+                    .run("append", is_retryable_status, || {
+                        self.timed(self.append_once(sessions, request.clone()))
+                    })
+                    .await
+            }
+            _ => {
+                self.unary(|mut c| {
+                    let request = request.clone();
+                    async move { c.append(crate::trace::request(request)).await }
+                })
+                .await
+            }
+        };
+        answer
+            .map(convert::append_result_from_pb)
+            .map_err(|s| error::from_status(s, &|name| (name == stream).then_some(expected)))
+    }
+
+    /// One attempt of an append: over a session, or unary once the server
+    /// turned out to have no sessions (`UNIMPLEMENTED` at opening, when
+    /// nothing was appended).
+    async fn append_once(
+        &self,
+        sessions: &Sessions,
+        request: pb::AppendRequest,
+    ) -> std::result::Result<pb::AppendResponse, Status> {
+        if sessions.usable() {
+            match sessions.append(request.clone()).await {
+                Err(s) if s.code() == tonic::Code::Unimplemented => sessions.mark_unsupported(),
+                answer => return answer,
+            }
+        }
+        let mut c = self.inner.clone();
+        c.append(crate::trace::request(request))
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     /// Appends to several streams in one atomic transaction: every stream's

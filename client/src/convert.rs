@@ -66,6 +66,52 @@ pub(crate) fn append_result_from_pb(r: pb::AppendResponse) -> AppendResult {
     }
 }
 
+/// One answer of an append session: the response, or the failure as the
+/// status unary `Append` would have returned (code, `strata-error` kind,
+/// and for a conflict `strata-stream` and `strata-actual-revision`), so
+/// that `error::from_status` reads both paths the same way.
+pub(crate) fn session_result_from_pb(
+    r: Option<pb::append_session_response::Result>,
+) -> std::result::Result<pb::AppendResponse, tonic::Status> {
+    use pb::append_session_response::Result as R;
+    match r {
+        Some(R::Success(ok)) => Ok(ok),
+        Some(R::Error(e)) => Err(append_error_to_status(e)),
+        None => Err(tonic::Status::internal(
+            "an append session answer without a result",
+        )),
+    }
+}
+
+/// An `AppendError` to the status it stands for.
+pub(crate) fn append_error_to_status(e: pb::AppendError) -> tonic::Status {
+    use pb::append_error::Actual;
+    use strata_proto::wire;
+    use tonic::metadata::MetadataValue;
+    let code = tonic::Code::from_i32(i32::try_from(e.code).unwrap_or(i32::MAX));
+    let mut status = tonic::Status::new(code, e.message);
+    let md = status.metadata_mut();
+    if !e.kind.is_empty() {
+        if let Ok(v) = MetadataValue::try_from(e.kind) {
+            md.insert(wire::ERROR_KIND_KEY, v);
+        }
+    }
+    if !e.stream.is_empty() {
+        if let Ok(v) = MetadataValue::try_from(wire::percent_encode(&e.stream)) {
+            md.insert(wire::STREAM_KEY, v);
+        }
+    }
+    let actual = match e.actual {
+        Some(Actual::ActualRevision(r)) => Some(r.to_string()),
+        Some(Actual::ActualNoStream(_)) => Some(wire::NO_STREAM_VALUE.to_owned()),
+        None => None,
+    };
+    if let Some(v) = actual.and_then(|a| MetadataValue::try_from(a).ok()) {
+        md.insert(wire::ACTUAL_REVISION_KEY, v);
+    }
+    status
+}
+
 pub(crate) fn recorded_from_pb(e: pb::RecordedEvent) -> Result<RecordedEvent> {
     let id = Uuid::parse_str(&e.id)
         .map_err(|err| Error::MalformedResponse(format!("event id {:?}: {err}", e.id)))?;
@@ -287,6 +333,44 @@ pub(crate) fn snapshot_from_pb(r: pb::GetSnapshotResponse) -> Result<Snapshot> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_append_error_reads_like_the_unary_status() {
+        let conflict = pb::AppendError {
+            code: tonic::Code::Aborted as u32,
+            kind: "wrong-expected-revision".into(),
+            message: "m".into(),
+            stream: "order-ü%1".into(),
+            actual: Some(pb::append_error::Actual::ActualRevision(7)),
+        };
+        let e = crate::error::from_status(append_error_to_status(conflict), &|s| {
+            (s == "order-ü%1").then_some(ExpectedRevision::Exact(3))
+        });
+        assert!(
+            matches!(&e, Error::WrongExpectedRevision { stream, actual, .. }
+                if stream == "order-ü%1" && *actual == crate::CurrentRevision::Current(7)),
+            "{e:?}"
+        );
+        let denied = pb::AppendError {
+            code: tonic::Code::PermissionDenied as u32,
+            kind: "access-denied".into(),
+            message: "no".into(),
+            ..Default::default()
+        };
+        let s = append_error_to_status(denied);
+        assert!(!crate::error::is_retryable_status(&s));
+        assert!(matches!(
+            crate::error::from_plain_status(s),
+            Error::PermissionDenied { .. }
+        ));
+        let ok = session_result_from_pb(Some(pb::append_session_response::Result::Success(
+            pb::AppendResponse {
+                last_position: 4,
+                ..Default::default()
+            },
+        )));
+        assert_eq!(ok.unwrap().last_position, 4);
+    }
 
     #[test]
     fn event_roundtrip() {

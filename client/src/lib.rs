@@ -9,6 +9,9 @@
 //! - [`Client::append`] / [`Client::append_multi`]: optimistic-concurrency
 //!   appends ([`ExpectedRevision`]); a failed check is the typed
 //!   [`Error::WrongExpectedRevision`], carrying the stream's actual revision.
+//!   Concurrent `append` calls share a few pipelined append sessions, so
+//!   they share the server's group commits
+//!   ([`ClientBuilder::append_sessions`]; `0` for unary calls).
 //! - [`Client::read_stream`] / [`Client::read_all`]: reads as a
 //!   [`futures::Stream`] of events (the server's pages are flattened).
 //! - [`Client::list_streams`] and [`Client::server_info`].
@@ -93,6 +96,7 @@ mod read;
 mod resumable;
 mod retry;
 mod security;
+mod session;
 mod subscription;
 mod time;
 mod trace;
@@ -117,6 +121,7 @@ pub use persistent::{
 };
 pub use retry::RetryPolicy;
 pub use security::{Grant, NewToken, Permission, TokenInfo, UserInfo};
+pub use session::DEFAULT_APPEND_SESSIONS;
 pub use time::now_micros;
 pub use transport::{Credentials, Transport};
 pub use types::{

@@ -8,6 +8,9 @@
 //! entered) that is the current `tracing` span. No context, no metadata:
 //! the cost is one thread-local read per request.
 //!
+//! Appends sent over an append session carry the same two values in
+//! their message instead (the session's metadata is the opener's).
+//!
 //! Not here: correlation ids inside events (`correlation`).
 
 use opentelemetry::trace::TraceContextExt;
@@ -20,11 +23,29 @@ const TRACESTATE: &str = "tracestate";
 /// `msg` as a request carrying the current trace context, if there is one.
 pub(crate) fn request<T>(msg: T) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);
+    let Some((parent, state)) = current() else {
+        return req;
+    };
+    if let Ok(v) = MetadataValue::try_from(parent) {
+        req.metadata_mut().insert(TRACEPARENT, v);
+    }
+    if !state.is_empty() {
+        if let Ok(v) = MetadataValue::try_from(state) {
+            req.metadata_mut().insert(TRACESTATE, v);
+        }
+    }
+    req
+}
+
+/// The current trace context as W3C `traceparent` and `tracestate` values
+/// (the latter possibly empty), if there is one: what [`request`] sends as
+/// metadata, and what an append session sends inside each append.
+pub(crate) fn current() -> Option<(String, String)> {
     let cx = opentelemetry::Context::current();
     let span = cx.span();
     let sc = span.span_context();
     if !sc.is_valid() {
-        return req;
+        return None;
     }
     let parent = format!(
         "00-{:032x}-{:016x}-{:02x}",
@@ -32,16 +53,7 @@ pub(crate) fn request<T>(msg: T) -> tonic::Request<T> {
         sc.span_id(),
         sc.trace_flags().to_u8()
     );
-    if let Ok(v) = MetadataValue::try_from(parent) {
-        req.metadata_mut().insert(TRACEPARENT, v);
-    }
-    let state = sc.trace_state().header();
-    if !state.is_empty() {
-        if let Ok(v) = MetadataValue::try_from(state) {
-            req.metadata_mut().insert(TRACESTATE, v);
-        }
-    }
-    req
+    Some((parent, sc.trace_state().header()))
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 //! inside an application span, one span tree in the application's trace —
 //! the server span (`strata.v1.Streams/Append`) under the client's span,
 //! the handler under it, and a `commit` with `queue_wait`, `write` and
-//! `fsync` children; and a read's pages as `read_page` spans.
+//! `fsync` children; and a read's pages as `read_page` spans. An append
+//! sent over an append session (the client's default) is its own server
+//! span `strata.v1.Streams/AppendSession` in the caller's trace, with its
+//! commit under it.
 
 mod common;
 
@@ -60,7 +63,13 @@ async fn an_append_and_a_read_are_span_trees_in_the_clients_trace() {
     std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100");
     let (endpoint, mut exported) = receiver().await;
     let server = Server::start_with_args(&["--otlp-endpoint", &endpoint]);
-    let client = server.client().await;
+    // Unary appends: this test follows the `Append` call's span tree (the
+    // session path is `an_append_over_a_session_...` below).
+    let client = strata_client::Client::builder(server.url())
+        .unary_appends()
+        .connect()
+        .await
+        .unwrap();
 
     let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
     let app_span = SpanId::from_hex("00f067aa0ba902b7").unwrap();
@@ -175,4 +184,68 @@ async fn an_append_and_a_read_are_span_trees_in_the_clients_trace() {
             && named("write").end_time_unix_nano <= named("fsync").start_time_unix_nano,
         "queue wait, write, fsync in that order"
     );
+}
+
+#[tokio::test]
+async fn an_append_over_a_session_is_a_span_in_the_clients_trace_with_its_commit() {
+    std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100");
+    let (endpoint, mut exported) = receiver().await;
+    let server = Server::start_with_args(&["--otlp-endpoint", &endpoint]);
+    let client = server.client().await;
+    let trace_id = TraceId::from_hex("5cf92f3577b34da6a3ce929d0e0e4737").unwrap();
+    let app = SpanContext::new(
+        trace_id,
+        SpanId::from_hex("10f067aa0ba902b8").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    {
+        let _in_app_span = opentelemetry::Context::current()
+            .with_remote_span_context(app)
+            .attach();
+        client
+            .append(
+                "traced-session",
+                ExpectedRevision::NoStream,
+                vec![EventData::binary("T", vec![1])],
+            )
+            .await
+            .unwrap();
+    }
+    let mut spans: Vec<Span> = Vec::new();
+    let ours = |spans: &[Span]| -> Option<(Span, Span)> {
+        let item = spans.iter().find(|s| {
+            s.trace_id == trace_id.to_bytes()
+                && s.name == "strata.v1.Streams/AppendSession"
+                && hex(&s.parent_span_id) == "10f067aa0ba902b8"
+        })?;
+        let commit = spans
+            .iter()
+            .find(|s| s.name == "commit" && s.parent_span_id == item.span_id)?;
+        Some((item.clone(), commit.clone()))
+    };
+    let got = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(found) = ours(&spans) {
+                return found;
+            }
+            let req = exported.recv().await.expect("receiver running");
+            for rs in req.resource_spans {
+                for ss in rs.scope_spans {
+                    spans.extend(ss.spans);
+                }
+            }
+        }
+    })
+    .await;
+    let (item, commit) = got.unwrap_or_else(|_| {
+        panic!(
+            "no session append span with its commit in the client's trace; got {:?}\nserver logs:\n{}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            server.logs()
+        )
+    });
+    assert_eq!(item.kind, 2, "SPAN_KIND_SERVER");
+    assert!(commit.start_time_unix_nano >= item.start_time_unix_nano);
 }
