@@ -273,6 +273,42 @@ fn an_operator_manages_users_tokens_and_grants_over_tls() {
         run(&as_ann2, &["read", "orders-1"], None).status.code(),
         Some(5)
     );
+
+    // The last enabled admin can be neither disabled nor demoted.
+    for args in [
+        &["user", "disable", "admin"][..],
+        &["user", "roles", "admin", "--role", "ops"],
+    ] {
+        let out = run(&admin, args, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no enabled user with the admin role"),
+            "{}",
+            describe(&out)
+        );
+    }
+    // A refused security change is in the audit trail too.
+    let audit = json(&run(&admin, &["read", "$audit", "--json"], None));
+    let actions: Vec<(String, String)> = audit
+        .iter()
+        .map(|e| {
+            let d = &e["data"];
+            (
+                d["action"].as_str().unwrap().to_owned(),
+                d["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        actions
+            .iter()
+            .any(|(a, o)| a == "disableUser" && o.starts_with("failed")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|(a, o)| a == "grant" && o == "ok"),
+        "{actions:?}"
+    );
 }
 
 #[test]

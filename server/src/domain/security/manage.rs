@@ -87,6 +87,21 @@ fn validate_roles(roles: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
+fn is_active_admin(u: &super::model::User) -> bool {
+    u.enabled && u.roles.iter().any(|r| r == ROLE_ADMIN)
+}
+
+/// `u` as it would be after `record`.
+fn after(u: &super::model::User, record: &SecurityRecord) -> super::model::User {
+    let mut u = u.clone();
+    match record {
+        SecurityRecord::UserEnabled { name, enabled } if *name == u.name => u.enabled = *enabled,
+        SecurityRecord::UserRolesSet { name, roles } if *name == u.name => u.roles = roles.clone(),
+        _ => {}
+    }
+    u
+}
+
 fn view(u: &super::model::User) -> UserView {
     UserView {
         name: u.name.clone(),
@@ -104,8 +119,8 @@ impl Node {
         password: &str,
         roles: Vec<String>,
     ) -> Result<UserView, Error> {
-        caller.check(Need::Admin)?;
         let r = async {
+            caller.check(Need::Admin)?;
             validate_user_name(name)?;
             validate_password(password)?;
             validate_roles(&roles)?;
@@ -153,10 +168,10 @@ impl Node {
         new: &str,
     ) -> Result<(), Error> {
         let own = caller.user.as_deref() == Some(name);
-        if !own {
-            caller.check(Need::Admin)?;
-        }
         let r = async {
+            if !own {
+                caller.check(Need::Admin)?;
+            }
             validate_password(new)?;
             if own && !caller.access.admin {
                 let ok = self
@@ -191,16 +206,18 @@ impl Node {
         name: &str,
         enabled: bool,
     ) -> Result<UserView, Error> {
-        caller.check(Need::Admin)?;
-        let r = self
-            .change_user(
+        let r = async {
+            caller.check(Need::Admin)?;
+            self.change_user(
                 name,
                 SecurityRecord::UserEnabled {
                     name: name.to_owned(),
                     enabled,
                 },
             )
-            .await;
+            .await
+        }
+        .await;
         let action = if enabled { "enableUser" } else { "disableUser" };
         self.audited(caller, action, name, r).await
     }
@@ -212,8 +229,8 @@ impl Node {
         name: &str,
         roles: Vec<String>,
     ) -> Result<UserView, Error> {
-        caller.check(Need::Admin)?;
         let r = async {
+            caller.check(Need::Admin)?;
             validate_roles(&roles)?;
             self.change_user(
                 name,
@@ -230,8 +247,22 @@ impl Node {
 
     async fn change_user(&self, name: &str, record: SecurityRecord) -> Result<UserView, Error> {
         let _one_at_a_time = self.security.change.lock().await;
-        if !self.security.read().users.contains_key(name) {
-            return Err(Error::UserNotFound(name.to_owned()));
+        {
+            let s = self.security.read();
+            if !s.users.contains_key(name) {
+                return Err(Error::UserNotFound(name.to_owned()));
+            }
+            // Nobody could manage users again: refuse.
+            if s.users.values().any(is_active_admin)
+                && !s
+                    .users
+                    .values()
+                    .any(|u| is_active_admin(&after(u, &record)))
+            {
+                return Err(invalid(
+                    "this would leave no enabled user with the admin role",
+                ));
+            }
         }
         self.write_security(record).await?;
         let s = self.security.read();
@@ -270,10 +301,10 @@ impl Node {
         description: &str,
     ) -> Result<NewToken, Error> {
         let user = if user.is_empty() { caller.name() } else { user }.to_owned();
-        if caller.user.as_deref() != Some(user.as_str()) {
-            caller.check(Need::Admin)?;
-        }
         let r = async {
+            if caller.user.as_deref() != Some(user.as_str()) {
+                caller.check(Need::Admin)?;
+            }
             if description.len() > MAX_TOKEN_DESCRIPTION_BYTES {
                 return Err(invalid(format!(
                     "a token description is at most {MAX_TOKEN_DESCRIPTION_BYTES} bytes"
@@ -365,8 +396,8 @@ impl Node {
         prefix: &str,
         permissions: Vec<Permission>,
     ) -> Result<Grant, Error> {
-        caller.check(Need::Admin)?;
         let r = async {
+            caller.check(Need::Admin)?;
             let principal = Principal::parse(principal)
                 .ok_or_else(|| invalid("a principal is \"user:NAME\" or \"role:NAME\""))?;
             if prefix.len() > MAX_GRANT_PREFIX_BYTES
@@ -404,8 +435,8 @@ impl Node {
 
     /// Removes a grant (admins).
     pub async fn revoke_grant(&self, caller: &Caller, id: &str) -> Result<(), Error> {
-        caller.check(Need::Admin)?;
         let r = async {
+            caller.check(Need::Admin)?;
             let _one_at_a_time = self.security.change.lock().await;
             if !self.security.read().grants.contains_key(id) {
                 return Err(Error::GrantNotFound(id.to_owned()));
