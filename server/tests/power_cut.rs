@@ -10,18 +10,24 @@
 //! slow fsyncs in some rounds; cuts across segment roll-over at chosen
 //! steps; cuts during a scavenge; cuts while metadata, deletes, snapshots
 //! and consumer-group checkpoints are written; EIO on fsync and on write
-//! (poisoned, then every acknowledged event and nothing else); a full disk;
-//! the same load without faults. `power_cut_soak` (ignored) is the long
+//! (poisoned, then every acknowledged event and nothing else); a failed
+//! fsync that loses its writes, then a restart without power loss and a
+//! power cut ("fsyncgate"); a full disk, also at a segment roll-over; the
+//! same load without faults (the fault scenarios are in
+//! `powercut/faults.rs`). `power_cut_soak` (ignored) is the long
 //! run behind `bench/soak.sh`.
 
 mod powercut;
 
 use futures::TryStreamExt;
-use lossyfs::{CutMode, FaultPlan, Nth};
+use lossyfs::{FaultPlan, Nth};
 use powercut::history::History;
 use powercut::rig::{seed, Rig};
 use powercut::workload::{self, Shape};
-use powercut::{after_cut, check_now, describe, lifecycle, pick_mode, wait_for};
+use powercut::{
+    after_cut, big, check_now, describe, faults, lifecycle, pick_mode, power_cut_mode, wait_for,
+    SMALL_SEGMENTS,
+};
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 use strata_client::{EventData, ExpectedRevision};
@@ -129,8 +135,8 @@ async fn power_cut_soak() {
         "segment roll-over",
         "scavenge",
         "metadata/deletes/snapshots/groups",
-        "EIO on fsync/write",
-        "full disk",
+        "EIO on fsync/write, lost fsync",
+        "full disk, at a roll-over",
     ]
     .iter()
     .map(|n| (*n, 0, 0))
@@ -155,12 +161,15 @@ async fn power_cut_soak() {
                 4
             }
             4 => {
-                eio(s).await;
-                3
+                faults::eio(s).await;
+                faults::fsyncgate(s, true).await;
+                faults::fsyncgate(s.wrapping_add(1), false).await;
+                3 + 4
             }
             _ => {
-                full_disk(s).await;
-                1
+                faults::full_disk(s).await;
+                faults::full_disk_at_roll_over(s).await;
+                1 + 1
             }
         };
         tally[k].1 += 1;
@@ -216,22 +225,6 @@ async fn the_history_holds_under_concurrency_without_faults() {
     rig.terminate();
     rig.restart();
     check_now(&rig, &h, "after a clean restart").await;
-}
-
-/// 32 MiB, the smallest segment the server takes.
-const SMALL_SEGMENTS: &[&str] = &["--segment-max-bytes", "33554432"];
-
-fn power_cut_mode(rng: &mut impl Rng) -> CutMode {
-    CutMode::POWER_CUTS[rng.random_range(0..CutMode::POWER_CUTS.len())]
-}
-
-/// Big events, so that the log reaches the next segment quickly.
-fn big() -> Shape {
-    Shape {
-        per_kind: 1,
-        payload: (64 << 10, 256 << 10),
-        max_batch: 4,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,264 +498,38 @@ async fn lifecycle_writes(seed: u64) {
     );
 }
 
-/// One raw append; `Err` is the status.
-async fn raw_append(rig: &Rig) -> Result<(), tonic::Status> {
-    use strata_proto::v1 as pb;
-    let mut raw = strata_proto::v1::streams_client::StreamsClient::connect(rig.url())
-        .await
-        .expect("connect");
-    raw.append(pb::AppendRequest {
-        stream: "h-probe".into(),
-        expected_revision: Some(pb::append_request::ExpectedRevision::Any(pb::Empty {})),
-        events: vec![pb::ProposedEvent {
-            id: uuid::Uuid::new_v4().to_string(),
-            r#type: "Probe".into(),
-            content_type: "application/octet-stream".into(),
-            data: vec![1],
-            metadata: Vec::new(),
-        }],
-    })
-    .await
-    .map(|_| ())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eio_poisons_the_store_and_a_restart_keeps_every_acknowledged_event() {
-    eio(seed()).await;
-}
-
-async fn eio(seed: u64) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let variants = [
-        (
-            "EIO on fdatasync, then a restart",
-            true,
-            Some(CutMode::KeepEverything),
-        ),
-        ("EIO on fdatasync, then a power cut", true, None),
-        ("EIO on write, then a power cut", false, None),
-    ];
-    for (v, (name, on_fsync, mode)) in variants.into_iter().enumerate() {
-        let mut rig = Rig::start(seed.wrapping_add(v as u64), &[]);
-        let h = History::new();
-        let c = rig.client().await;
-        let load = workload::start(&c, &h, seed ^ v as u64, 0, Shape::default());
-        tokio::time::sleep(Duration::from_millis(rng.random_range(20..200))).await;
-        let nth = Nth::of(rng.random_range(1..=20), ".seg");
-        let plan = if on_fsync {
-            FaultPlan {
-                eio_on_fsync: Some(nth),
-                ..FaultPlan::default()
-            }
-        } else {
-            // Sticky: a single failed request in the middle of a pwrite
-            // reaches the program as a short write, which it completes.
-            FaultPlan {
-                eio_on_write: Some(nth.sticky()),
-                ..FaultPlan::default()
-            }
-        };
-        rig.faults(plan.clone());
-        let fs = rig.fs();
-        wait_for(60, name, || {
-            let hits = fs.fault_hits();
-            hits.eio_fsyncs + hits.eio_writes >= 1
-        })
-        .await;
-        // Poisoned: writes refused until a restart.
-        let st = raw_append(&rig)
-            .await
-            .expect_err("a poisoned store takes no append");
-        assert_eq!(
-            st.code(),
-            tonic::Code::Unavailable,
-            "seed {seed}, {name}: {st:?}"
-        );
-        assert_eq!(
-            st.metadata()
-                .get("strata-error")
-                .and_then(|k| k.to_str().ok()),
-            Some("poisoned"),
-            "seed {seed}, {name}: {st:?}"
-        );
-        let mode = mode.unwrap_or_else(|| power_cut_mode(&mut rng));
-        rig.crash();
-        load.stop(&h).await;
-        let report = rig.cut(mode);
-        let what = format!("{name} ({mode:?}, {})", describe(&plan));
-        eprintln!("{what}: {report}");
-        let cov = after_cut(&mut rig, &h, 0, &what, &report).await;
-        assert!(
-            cov.ok > 0 && cov.unknown_present + cov.unknown_absent > 0,
-            "{what}: {cov}"
-        );
-        raw_append(&rig)
-            .await
-            .unwrap_or_else(|e| panic!("seed {seed}, {what}: appends after the restart: {e:?}"));
-    }
+    faults::eio(seed()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_appends_loses_none_and_survives_a_power_cut() {
-    full_disk(seed()).await;
+    faults::full_disk(seed()).await;
 }
 
-async fn full_disk(seed: u64) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut rig = Rig::start(seed, &[]);
-    let h = History::new();
-    let c = rig.client().await;
-    let plan = FaultPlan {
-        enospc_after_bytes: Some(rng.random_range(256 << 10..2 << 20)),
-        ..FaultPlan::default()
-    };
-    rig.faults(plan.clone());
-    let disk_full = |h: &History| {
-        h.ops()
-            .iter()
-            .filter(|op| matches!(&op.outcome, powercut::history::Outcome::Failed(m) if m.contains("nothing was written")))
-            .count()
-    };
-    let load = workload::start(
-        &c,
-        &h,
-        seed,
-        0,
-        Shape {
-            payload: (1000, 20_000),
-            ..Shape::default()
-        },
-    );
-    wait_for(60, "appends refused for a full disk", || disk_full(&h) >= 5).await;
-    // Space comes back: appends succeed again without a restart.
-    rig.faults(FaultPlan::default());
-    let ok_before = h
-        .ops()
-        .iter()
-        .filter(|op| matches!(op.outcome, powercut::history::Outcome::Ok(_)))
-        .count();
-    wait_for(30, "appends after space returned", || {
-        h.ops()
-            .iter()
-            .filter(|op| matches!(op.outcome, powercut::history::Outcome::Ok(_)))
-            .count()
-            > ok_before + 10
-    })
-    .await;
-    let mode = power_cut_mode(&mut rng);
-    rig.crash();
-    load.stop(&h).await;
-    let report = rig.cut(mode);
-    let what = format!("full disk, then {mode:?} ({})", describe(&plan));
-    eprintln!("{what}: {report}");
-    let cov = after_cut(&mut rig, &h, 0, &what, &report).await;
-    assert!(cov.failed >= 5, "{what}: {cov}");
-}
-
-/// A known bug, kept as its reproduction (`cargo test -p strata-server
-/// --test power_cut -- --ignored a_full_disk_at`): when the disk fills up
-/// just as the log needs its next segment, `Writer::roll` fails on ENOSPC
-/// (the sealed segment's map or the new segment's header) and the store is
-/// poisoned — the append answers `poisoned`, not `disk-full`, and writes
-/// stay refused after space returns, until a restart (which recovers:
-/// nothing acknowledged is lost, checked below before the failing check).
+/// A full disk just as the log needs its next segment: `Writer::roll`
+/// meets ENOSPC (the sealed segment's map or the new segment's header),
+/// removes what it half-made and refuses the append with `disk-full` — the
+/// store is not poisoned, and appends succeed again once space returns,
+/// without a restart (a restart then keeps every acknowledged event).
+/// Once a known bug (docs/RELIABILITY.md, "Bugs these tests found").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: a full disk at a segment roll-over poisons the store (docs/RELIABILITY.md)"]
 async fn a_full_disk_at_a_segment_roll_over_is_refused_not_poisoned() {
-    full_disk_at_roll_over(seed()).await;
+    faults::full_disk_at_roll_over(seed()).await;
 }
 
-async fn full_disk_at_roll_over(seed: u64) {
-    let mut rig = Rig::start(seed, SMALL_SEGMENTS);
-    let h = History::new();
-    let c = rig.client().await;
-    // Fill the first segment until the next big append does not fit.
-    let seg = rig.data_dir().join("log").join(format!("{:020}.seg", 1));
-    while std::fs::metadata(&seg).unwrap().len() < (32 << 20) - (300 << 10) {
-        let events = (0..2)
-            .map(|_| EventData::binary("Fill", vec![1; 100 << 10]))
-            .collect();
-        c.append("f-fill", ExpectedRevision::Any, events)
-            .await
-            .unwrap_or_else(|e| panic!("seed {seed}: filling: {e}"));
-    }
-    // The disk is full: the roll-over the next append needs meets ENOSPC.
-    rig.faults(FaultPlan {
-        enospc_after_bytes: Some(0),
-        ..FaultPlan::default()
-    });
-    let load = workload::start(&c, &h, seed, 0, big());
-    let fs = rig.fs();
-    wait_for(60, "ENOSPC", || fs.fault_hits().enospc >= 1).await;
-    let st = raw_append(&rig).await.expect_err("the disk is full");
-    let kind = st
-        .metadata()
-        .get("strata-error")
-        .and_then(|k| k.to_str().ok())
-        .map(str::to_owned);
-    // Space returns.
-    rig.faults(FaultPlan::default());
-    let again = raw_append(&rig).await;
-    load.stop(&h).await;
-    // Whatever the answer, a restart keeps every acknowledged event.
-    rig.kill();
-    rig.restart();
-    check_now(&rig, &h, "full disk at a roll-over, restarted").await;
-    assert_eq!(
-        kind.as_deref(),
-        Some("disk-full"),
-        "seed {seed}: a full disk at a roll-over answers {st:?}"
-    );
-    again.unwrap_or_else(|e| panic!("seed {seed}: appends after space returned: {e:?}"));
-}
-
-/// A known limit, kept as its reproduction (`cargo test -p strata-server
-/// --test power_cut -- --ignored a_restart_after`): Linux's "fsyncgate".
-/// After a failed fsync the kernel may drop the unsynced pages from the
-/// write-back path while they stay readable. The store poisons; a restart
-/// *without* power loss then reads the failed group back from the page
-/// cache as if it were durable and builds on it; a later power cut leaves
-/// zeros where it was, under acknowledged events, and the log no longer
-/// opens (`strata verify` reports corruption).
+/// Linux's "fsyncgate": after a failed fsync the kernel may drop the
+/// unsynced pages from the write-back path while they stay readable. The
+/// store poisons and records the log's durable end (`log/durable-end`); a
+/// restart *without* power loss cuts the log back to it — or, when there is
+/// no marker (it could not be written, or the process died first), writes
+/// the last group commit again and fsyncs it — so a later power cut leaves
+/// every acknowledged event intact. Both ways, each run. Once a known
+/// limit (docs/RELIABILITY.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known limit: a restart after a lost fsync trusts the page cache (docs/RELIABILITY.md)"]
 async fn a_restart_after_a_lost_fsync_then_a_power_cut_keeps_every_acknowledged_event() {
-    fsyncgate(seed()).await;
-}
-
-async fn fsyncgate(seed: u64) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut rig = Rig::start(seed, &[]);
-    let h = History::new();
-    let c = rig.client().await;
-    let load = workload::start(&c, &h, seed, 0, Shape::default());
-    tokio::time::sleep(Duration::from_millis(rng.random_range(20..200))).await;
-    let plan = FaultPlan {
-        eio_on_fsync: Some(Nth::of(rng.random_range(1..=10), ".seg")),
-        eio_loses_pending: true,
-        ..FaultPlan::default()
-    };
-    rig.faults(plan.clone());
-    let fs = rig.fs();
-    wait_for(60, "the failed fsync", || fs.fault_hits().eio_fsyncs == 1).await;
-    // The process restarts, the machine does not: the lost writes are
-    // still in the page cache, readable, and not on the disk.
-    rig.kill();
-    load.stop(&h).await;
-    rig.restart();
-    let c = rig.client().await;
-    workload::retry_unknown(&c, &h, 0).await;
-    let what = format!("restart after a lost fsync ({})", describe(&plan));
-    check_now(&rig, &h, &what).await;
-    // More acknowledged appends, then the power goes.
-    let start = h.len();
-    let c = rig.client().await;
-    let load = workload::start(&c, &h, seed ^ 1, 100, Shape::default());
-    tokio::time::sleep(Duration::from_millis(rng.random_range(100..400))).await;
-    rig.crash();
-    load.stop(&h).await;
-    let report = rig.cut(CutMode::DropUnsynced);
-    let what = "then a power cut (DropUnsynced)";
-    eprintln!("{what}: {report}");
-    after_cut(&mut rig, &h, start, what, &report).await;
+    let seed = seed();
+    faults::fsyncgate(seed, true).await;
+    faults::fsyncgate(seed.wrapping_add(1), false).await;
 }

@@ -3,11 +3,12 @@
 //! checker (`history`), plus `round`, the cycle every scenario repeats —
 //! load, cut, `strata verify`, restart, retry what is unknown, check.
 //!
-//! Not here: the scenarios themselves (`tests/power_cut.rs`), the
-//! filesystem (`crates/lossyfs`).
+//! Not here: the scenarios themselves (`tests/power_cut.rs`, and the fault
+//! scenarios in `faults`), the filesystem (`crates/lossyfs`).
 #![allow(dead_code)]
 
 pub mod check;
+pub mod faults;
 pub mod history;
 pub mod lifecycle;
 pub mod rig;
@@ -27,6 +28,23 @@ pub fn pick_mode(rng: &mut impl Rng) -> CutMode {
         CutMode::KeepEverything
     } else {
         CutMode::POWER_CUTS[rng.random_range(0..CutMode::POWER_CUTS.len())]
+    }
+}
+
+/// One of the four power-cut modes (never a plain crash).
+pub fn power_cut_mode(rng: &mut impl Rng) -> CutMode {
+    CutMode::POWER_CUTS[rng.random_range(0..CutMode::POWER_CUTS.len())]
+}
+
+/// 32 MiB, the smallest segment the server takes.
+pub const SMALL_SEGMENTS: &[&str] = &["--segment-max-bytes", "33554432"];
+
+/// Big events, so that the log reaches the next segment quickly.
+pub fn big() -> workload::Shape {
+    workload::Shape {
+        per_kind: 1,
+        payload: (64 << 10, 256 << 10),
+        max_batch: 4,
     }
 }
 

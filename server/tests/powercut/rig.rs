@@ -106,6 +106,13 @@ impl Rig {
         self.tmp.path().join(format!("server-{n}.log"))
     }
 
+    /// The server's whole stderr of every start, for checks on what it did.
+    pub fn full_logs(&self) -> String {
+        (1..=self.starts)
+            .map(|n| std::fs::read_to_string(self.log_path(n)).unwrap_or_default())
+            .collect()
+    }
+
     /// The server's stderr of every start, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
