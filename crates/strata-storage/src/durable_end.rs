@@ -16,7 +16,8 @@
 //!   end: segments after the marker's are removed (the writer never put a
 //!   record in them), the marker's segment is truncated to its durable
 //!   length and fsynced, `log/` is fsynced. What is cut was never
-//!   acknowledged: its clients got `Poisoned`. Recovery removes the marker
+//!   acknowledged: its clients got `Poisoned` (a record past the end from
+//!   a later group commit proves the marker stale: the open refuses). Recovery removes the marker
 //!   ([`remove_marker`]) only after the log it describes was checked.
 //! * **Without a marker** (it could not be written, or the process died
 //!   first), open cannot tell a poisoned predecessor from a clean one, so it
@@ -36,20 +37,22 @@
 //!      0    8 magic          b"STRATADE"
 //!      8    4 version        u32 = 1
 //!     12    4 reserved       0
-//!     16    8 segment_base   u64, first position of the segment the durable log ends in (its name)
+//!     16    8 segment_base   u64, first position of the segment the durable log ends in (its file name)
 //!     24    8 segment_len    u64, that segment's durable length in bytes (>= 32, its header)
-//!     32    8 head           u64, the last durable position (segment_base - 1 if it holds none)
+//!     32    8 head           u64, the last durable position (segment_base - 1 if the segment holds none)
 //!     40    4 crc32          CRC-32 (IEEE) of bytes [0, 40)
 //! ```
+//!
+//! `docs/FORMAT.md` has the same diagram; change both together.
 //!
 //! Not here: the torn-tail rules (`scan`, `recovery`), the writer's poison
 //! decisions (`writer`, `roll`).
 
-use crate::codec::decode_record;
+use crate::codec::{decode_record, peek_len};
 use crate::error::{Error, Result};
 use crate::limits::RECOVERY_READ_BYTES;
 use crate::posmap::DROPPED;
-use crate::scan::SegmentScan;
+use crate::scan::{SegmentScan, MAX_TORN_TAIL_BYTES};
 use crate::segment::{fsync_dir, list_segments, FIRST_RECORD_OFFSET};
 use crate::types::Position;
 use std::fs::{File, OpenOptions};
@@ -223,6 +226,7 @@ pub(crate) fn cut_to_marker(log_dir: &Path) -> Result<Option<(DurableEnd, u64)>>
             ),
         ));
     }
+    check_past_end(path, &end, len)?;
     tracing::warn!(
         segment = %path.display(),
         durable_len = end.segment_len,
@@ -240,6 +244,45 @@ pub(crate) fn cut_to_marker(log_dir: &Path) -> Result<Option<(DurableEnd, u64)>>
     }
     fsync_dir(log_dir)?;
     Ok(Some((end, cut)))
+}
+
+/// What lies past the marker's end can only be the group whose fsync
+/// failed: at most one group commit, every intact record of it written by
+/// the group that starts right after `head`. A record of a later group
+/// means appends were acknowledged after this marker should have been
+/// removed (a stale marker): refuse rather than cut them.
+fn check_past_end(path: &Path, end: &DurableEnd, len: u64) -> Result<()> {
+    let stale = |offset: u64, reason: String| Error::Corrupt {
+        file: path.to_owned(),
+        offset,
+        reason: format!(
+            "{reason}, past the durable end recorded by a failed fsync \
+             (log/durable-end: {} bytes, position {}); the marker looks stale, \
+             so nothing is cut; run `strata verify`",
+            end.segment_len, end.head
+        ),
+    };
+    let past = len - end.segment_len;
+    if past > MAX_TORN_TAIL_BYTES {
+        return Err(stale(end.segment_len, format!("{past} bytes")));
+    }
+    let mut bytes = vec![0u8; past as usize];
+    File::open(path)?.read_exact_at(&mut bytes, end.segment_len)?;
+    let mut at = 0usize;
+    while let Ok(r) = decode_record(&bytes[at..]) {
+        if r.commit_first != end.head + 1 {
+            let offset = end.segment_len + at as u64;
+            return Err(stale(
+                offset,
+                format!(
+                    "a record of the group commit at position {}",
+                    r.commit_first
+                ),
+            ));
+        }
+        at += peek_len(&bytes[at..]).expect("a decoded record has a length");
+    }
+    Ok(())
 }
 
 /// Writes the last group commit of the active segment again, byte for
@@ -363,13 +406,12 @@ mod tests {
     fn open_cuts_the_log_back_to_the_marker_and_removes_it() {
         let dir = tempfile::tempdir().unwrap();
         let (log, head, len) = store_with(dir.path(), 5);
-        // What the page cache would show past the durable end: more appends
-        // (never acknowledged, as far as the marker knows) and the header of
-        // a next segment from a roll-over that failed.
+        // What the page cache would show past the durable end: the group
+        // whose fsync failed (never acknowledged) and the header of a next
+        // segment from a roll-over that failed.
         let s = Store::open(dir.path(), Options::default()).unwrap();
-        for i in 5..9 {
-            s.append("s", ExpectedRevision::Any, vec![ev(i)]).unwrap();
-        }
+        s.append("s", ExpectedRevision::Any, (5..9).map(ev).collect())
+            .unwrap();
         s.close().unwrap();
         drop(s);
         let longer = std::fs::metadata(segment_path(&log, 1)).unwrap().len();
@@ -463,6 +505,48 @@ mod tests {
             Err(Error::Corrupt { .. })
         ));
         assert!(segment_path(&log2, head2 + 1).exists());
+        // A stale marker: past its end, besides the group right after it,
+        // a later group commit (acknowledged appends) — refused, not cut.
+        let three = dir.path().join("three");
+        let (log3, head3, len3) = store_with(&three, 1);
+        let s = Store::open(&three, Options::default()).unwrap();
+        for i in 0..2 {
+            s.append("s", ExpectedRevision::Any, vec![ev(i)]).unwrap();
+        }
+        s.close().unwrap();
+        drop(s);
+        let grown = std::fs::metadata(segment_path(&log3, 1)).unwrap().len();
+        let end = DurableEnd {
+            segment_base: 1,
+            segment_len: len3,
+            head: head3,
+        };
+        write_marker(&log3, &end).unwrap();
+        match Store::open(&three, Options::default()) {
+            Err(Error::Corrupt { reason, .. }) => assert!(reason.contains("stale"), "{reason}"),
+            other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
+        }
+        assert_eq!(
+            std::fs::metadata(segment_path(&log3, 1)).unwrap().len(),
+            grown
+        );
+        // Only the group right after it (the one whose fsync failed): cut.
+        let second = {
+            let scan = crate::scan::scan_segment(&segment_path(&log3, 1), 1, &mut |_| {}).unwrap();
+            u64::from(scan.offsets[2])
+        };
+        write_marker(
+            &log3,
+            &DurableEnd {
+                segment_base: 1,
+                segment_len: second,
+                head: 2,
+            },
+        )
+        .unwrap();
+        let s = Store::open(&three, Options::default()).unwrap();
+        assert_eq!(s.head(), 2);
+        assert_eq!(s.open_report().truncated_bytes, grown - second);
     }
 
     #[test]
