@@ -16,7 +16,8 @@
 //!
 //! Refusals: gRPC `UNAUTHENTICATED` / `authentication-failed` or
 //! `PERMISSION_DENIED` / `access-denied` (trailers-only), HTTP 401 (with
-//! `WWW-Authenticate: Basic`) or 403 with a JSON body.
+//! `WWW-Authenticate: Basic`, or `Bearer` on the JSON API — see
+//! [`basic_challenge`]) or 403 with a JSON body.
 //!
 //! Not here: verifying credentials and the rules (`domain::security`).
 
@@ -136,8 +137,18 @@ fn credentials(headers: &tonic::codegen::http::HeaderMap, peer: Option<&PeerInfo
     }
 }
 
+/// Whether a 401 may challenge with `Basic`: not on the JSON API
+/// (`/api/...`), which the admin UI's scripts call — a browser answers a
+/// `Basic` challenge, even to `fetch()`, with its own password dialog over
+/// the page's login form. The JSON API challenges with `Bearer
+/// realm="strata"` instead, which no browser prompts for (and curl or a
+/// script sends its credentials unasked anyway). `/metrics` keeps `Basic`.
+fn basic_challenge(path: &str) -> bool {
+    !path.starts_with("/api/")
+}
+
 /// The refusal, in the request's protocol.
-fn refusal(grpc: bool, e: Error) -> Response<Body> {
+fn refusal(grpc: bool, basic: bool, e: Error) -> Response<Body> {
     if grpc {
         return crate::api::status::from_domain(e).into_http::<Body>();
     }
@@ -162,7 +173,11 @@ fn refusal(grpc: bool, e: Error) -> Response<Body> {
     if status == StatusCode::UNAUTHORIZED {
         h.insert(
             header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"strata\""),
+            HeaderValue::from_static(if basic {
+                "Basic realm=\"strata\""
+            } else {
+                "Bearer realm=\"strata\""
+            }),
         );
     }
     resp
@@ -191,6 +206,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let node = self.node.clone();
+        let basic = basic_challenge(&path);
         Box::pin(async move {
             let grpc = req
                 .headers()
@@ -205,14 +221,14 @@ where
                 Ok(c) => c,
                 Err(e) => {
                     tracing::debug!(path, peer = ?peer.as_ref().and_then(|p| p.addr), "authentication failed");
-                    return Ok(refusal(grpc, e));
+                    return Ok(refusal(grpc, basic, e));
                 }
             };
             if let Err(e) = caller.check(path_needs(&path)) {
                 if let Some(action) = audited(&path) {
                     node.audit(&caller, action, "store", "denied").await;
                 }
-                return Ok(refusal(grpc, e));
+                return Ok(refusal(grpc, basic, e));
             }
             req.extensions_mut().insert(caller.clone());
             let resp = inner.call(req).await?;
@@ -267,6 +283,18 @@ mod tests {
         );
         h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
         assert_eq!(credentials(&h, None), Credentials::None);
+    }
+
+    #[test]
+    fn the_json_api_is_not_challenged_with_basic() {
+        assert!(basic_challenge("/metrics"));
+        assert!(!basic_challenge("/api/v1/me"));
+        let r = refusal(false, false, Error::AuthenticationFailed);
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"strata\""
+        );
     }
 
     #[test]

@@ -7,9 +7,12 @@
 //! - takes the [`Caller`] the port's authentication layer (`api::auth`)
 //!   put into the request and checks what the route needs: reading a
 //!   stream's events, metadata or snapshots needs `read` on it, deleting
-//!   needs `delete`; the store-wide views (the stream list, the live tail
-//!   of `$all`, consumer groups, scavenges) need the `ops` role; the
-//!   dashboard's figures and `/me` any authenticated caller. A refusal is
+//!   needs `delete`; consumer groups and scavenges need the `ops` role;
+//!   the dashboard's figures, `/me`, the stream list and the live tail of
+//!   `$all` any authenticated caller — the last two show only what the
+//!   caller may read (`streams::list` drops the streams it may not read,
+//!   `tail` narrows its filter to the prefixes granted `subscribe`, as
+//!   the gRPC `ListStreams` and `$all` subscriptions do). A refusal is
 //!   `403` / `access-denied` before the handler runs;
 //! - refuses, with `400` / `invalid-request`, a request that changes
 //!   something (any method but `GET`/`HEAD`) unless it is
@@ -49,7 +52,7 @@ fn needs(
     };
     // (permission on a stream, the stream, needs ops)
     Ok(match segments.as_slice() {
-        ["dashboard"] | ["me"] => (None, None, false),
+        ["dashboard"] | ["me"] | ["streams"] | ["tail"] => (None, None, false),
         ["streams", s, "delete"] if *method == Method::POST => {
             (Some(Permission::Delete), Some(stream(s)?), false)
         }
@@ -99,7 +102,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_need_read_delete_or_ops() {
+    fn routes_need_read_delete_or_ops_and_listings_only_authentication() {
         let get = Method::GET;
         assert_eq!(
             needs(&get, "/streams/order%2D1/events").unwrap(),
@@ -109,8 +112,14 @@ mod tests {
             needs(&Method::POST, "/api/v1/streams/a/delete").unwrap(),
             (Some(Permission::Delete), Some("a".into()), false)
         );
-        assert_eq!(needs(&get, "/streams").unwrap(), (None, None, true));
-        assert_eq!(needs(&get, "/tail").unwrap(), (None, None, true));
+        // Filtered by the handlers to what the caller may read.
+        assert_eq!(needs(&get, "/streams").unwrap(), (None, None, false));
+        assert_eq!(needs(&get, "/tail").unwrap(), (None, None, false));
+        assert_eq!(needs(&get, "/groups").unwrap(), (None, None, true));
+        assert_eq!(
+            needs(&Method::POST, "/scavenge").unwrap(),
+            (None, None, true)
+        );
         assert_eq!(needs(&get, "/dashboard").unwrap(), (None, None, false));
         assert!(needs(&get, "/streams/bad%zz/events").is_err());
     }

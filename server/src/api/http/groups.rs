@@ -2,7 +2,8 @@
 //! each group's state, consumers, in-flight, lag and parked count, one
 //! group, and replaying its parked events. The same `Node` calls as the
 //! gRPC `PersistentSubscriptions` service (`list_groups`, `group_info`,
-//! `replay_parked`).
+//! `replay_parked`); a replay is audited in `$audit` as the gRPC call is
+//! (`replayParked`).
 //!
 //! The parked events themselves are the records of `$parked-<group>`
 //! (each the original event, with the park's reason and facts as JSON
@@ -16,8 +17,10 @@ use super::errors::ApiResult;
 use super::json;
 use super::query;
 use super::v1::ApiState;
+use crate::domain::security::Caller;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::Extension;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -40,11 +43,16 @@ pub async fn info(State(st): State<Arc<ApiState>>, Path(group): Path<String>) ->
 /// is handled it leaves `$parked-<group>`.
 pub async fn replay_parked(
     State(st): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
     Path(group): Path<String>,
     body: Bytes,
 ) -> ApiResult {
     let body = query::json_body(&body)?;
     let max_count = query::body_u64(&body, "max_count")?.unwrap_or(0);
-    let queued = st.node.replay_parked(&group, max_count).await?;
+    let queued = st.node.replay_parked(&group, max_count).await;
+    let queued = st
+        .node
+        .audited(&caller, "replayParked", &group, queued)
+        .await?;
     Ok(json::ok(json!({ "group": group, "queued": queued })))
 }

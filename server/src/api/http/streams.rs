@@ -15,10 +15,13 @@ use super::errors::{ApiError, ApiResult};
 use super::json::{self, PAGE_PAYLOAD_BYTES};
 use super::query::{self, Query};
 use super::v1::ApiState;
+use crate::domain::catalog::MAX_LIST_PAGE_SIZE;
 use crate::domain::read::{ReadPlan, ReadStart, ReadTarget};
+use crate::domain::security::{Caller, Permission};
 use crate::domain::{self, Node};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
+use axum::Extension;
 use futures::StreamExt;
 use serde_json::json;
 use std::sync::Arc;
@@ -28,6 +31,9 @@ use strata_storage::{Direction, ExpectedRevision, RecordedEvent};
 pub const DEFAULT_STREAMS_PAGE: u64 = 50;
 /// Events per page when the request says none.
 pub const DEFAULT_EVENTS_PAGE: u64 = 20;
+/// Most stream names one listing request examines for a caller who may
+/// read only some streams.
+pub const MAX_LISTING_SCAN: usize = 10_000;
 /// Largest page of events.
 pub const MAX_EVENTS_PAGE: u64 = 500;
 /// Snapshots listed per stream when the request says none, and at most.
@@ -36,21 +42,59 @@ const MAX_SNAPSHOTS: u64 = 50;
 
 /// `GET /streams?prefix=&after=&limit=`: streams whose names start with
 /// `prefix`, in name order, after the name `after`; `next_after` is the
-/// cursor of the next page (`null` on the last).
-pub async fn list(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> ApiResult {
+/// cursor of the next page (`null` on the last). Only the streams the
+/// caller may read: for a caller who is not an admin the store's listing
+/// is read on, up to [`MAX_LISTING_SCAN`] names per request, until the page
+/// is full (a page may still come out short, with a `next_after`).
+pub async fn list(
+    State(st): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
     let q = Query::parse(q.as_deref())?;
     let limit = q.u64("limit")?.unwrap_or(DEFAULT_STREAMS_PAGE);
-    let page = st
-        .node
-        .list_streams(
-            q.str("prefix").unwrap_or("").to_owned(),
-            q.str("after").map(str::to_owned),
-            u32::try_from(limit).unwrap_or(u32::MAX),
-        )
-        .await?;
+    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    let prefix = q.str("prefix").unwrap_or("").to_owned();
+    let mut after = q.str("after").map(str::to_owned);
+    if caller.access.admin {
+        let page = st.node.list_streams(prefix, after, limit).await?;
+        return Ok(json::ok(json!({
+            "streams": page.streams.iter().map(json::stream_info).collect::<Vec<_>>(),
+            "next_after": page.next_after,
+        })));
+    }
+    let want = match limit {
+        0 => DEFAULT_STREAMS_PAGE as usize,
+        n => n.min(MAX_LIST_PAGE_SIZE) as usize,
+    };
+    let mut found = Vec::new();
+    let mut scanned = 0;
+    let next_after = loop {
+        let page = st
+            .node
+            .list_streams(prefix.clone(), after.clone(), MAX_LIST_PAGE_SIZE)
+            .await?;
+        for s in page.streams {
+            scanned += 1;
+            if caller.access.may(Permission::Read, &s.name) {
+                found.push(s);
+                if found.len() == want {
+                    break;
+                }
+            }
+        }
+        if found.len() == want {
+            break found.last().map(|s| s.name.clone());
+        }
+        match page.next_after {
+            None => break None,
+            Some(n) if scanned >= MAX_LISTING_SCAN => break Some(n),
+            Some(n) => after = Some(n),
+        }
+    };
     Ok(json::ok(json!({
-        "streams": page.streams.iter().map(json::stream_info).collect::<Vec<_>>(),
-        "next_after": page.next_after,
+        "streams": found.iter().map(json::stream_info).collect::<Vec<_>>(),
+        "next_after": next_after,
     })))
 }
 
@@ -188,9 +232,11 @@ pub async fn snapshots(
 /// `POST /streams/{stream}/delete` with `{"tombstone": bool,
 /// "expected_revision": n}`: soft-deletes (appending recreates the
 /// stream) or tombstones (for good) the stream, if its last revision is
-/// still `expected_revision` (omitted or `null`: whatever it is).
+/// still `expected_revision` (omitted or `null`: whatever it is). Audited
+/// in `$audit` with the caller's name, as over gRPC.
 pub async fn delete(
     State(st): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
     Path(stream): Path<String>,
     body: Bytes,
 ) -> ApiResult {
@@ -201,7 +247,14 @@ pub async fn delete(
     let position = st
         .node
         .delete_stream(stream.clone(), expected, tombstone)
-        .await?;
+        .await;
+    let action = if tombstone {
+        "tombstoneStream"
+    } else {
+        "deleteStream"
+    };
+    // Audited as the gRPC DeleteStream is.
+    let position = st.node.audited(&caller, action, &stream, position).await?;
     Ok(json::ok(json!({
         "stream": stream,
         "tombstoned": tombstone,

@@ -1,6 +1,7 @@
 //! JSON API: the live tail of `$all` as Server-Sent Events
 //! (`GET /api/v1/tail?types=a,b&prefixes=x-,y-`), what the UI's live tail
-//! page reads with the browser's `EventSource`.
+//! page reads (with `fetch`, so that it can send credentials;
+//! `EventSource` works too where none are needed).
 //!
 //! It is a catch-up subscription like a gRPC `Subscribe` to `$all` (one
 //! `Node::subscribe`, so it takes one of `--max-subscriptions` slots while
@@ -29,6 +30,7 @@ use super::errors::{ApiError, ApiResult};
 use super::json;
 use super::query::Query;
 use super::v1::ApiState;
+use crate::domain::security::{still_covers, Access, Caller, Permission};
 use crate::domain::subscribe::{
     SubscribePlan, SubscribeStart, SubscribeTarget, SubscriptionMessage, SubscriptionMessages,
 };
@@ -36,6 +38,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
+use axum::Extension;
 use futures::StreamExt;
 use serde_json::json;
 use std::convert::Infallible;
@@ -57,6 +60,7 @@ const CHECKPOINT_INTERVAL_EVENTS: u64 = 10_000;
 /// `GET /tail`: see the module doc.
 pub async fn tail(
     State(st): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
@@ -71,18 +75,28 @@ pub async fn tail(
         })?),
         None => q.u64("after")?,
     };
+    let asked = Filter {
+        event_types: q.list("types"),
+        stream_prefixes: q.list("prefixes"),
+        include_system: false,
+    };
+    let filter = caller.access.restrict(asked.clone(), Permission::Subscribe);
+    let used = filter.clone();
     let plan = SubscribePlan {
         target: SubscribeTarget::All {
-            filter: Filter {
-                event_types: q.list("types"),
-                stream_prefixes: q.list("prefixes"),
-                include_system: false,
-            },
+            filter,
             checkpoint_interval_events: CHECKPOINT_INTERVAL_EVENTS,
         },
         start: resume.map_or(SubscribeStart::End, SubscribeStart::After),
     };
     let messages = st.node.subscribe(plan).await?;
+    let node = st.node.clone();
+    let revoked = async move {
+        let still = move |a: &Access| {
+            still_covers(&a.restrict(asked.clone(), Permission::Subscribe), &used)
+        };
+        node.revoked(&caller, still).await;
+    };
     let first =
         futures::stream::once(async { Ok::<_, Infallible>(format!("retry: {RETRY_MS}\n\n")) });
     Ok((
@@ -99,25 +113,35 @@ pub async fn tail(
                 HeaderValue::from_static("no"),
             ),
         ],
-        Body::from_stream(first.chain(frames(messages))),
+        Body::from_stream(first.chain(frames(messages, revoked))),
     )
         .into_response())
 }
 
 /// The subscription's messages as SSE frames, with keep-alive comments;
-/// ends after an error frame or when the subscription ends.
+/// ends after an error frame, when the subscription ends, or (after an
+/// `access-denied` frame) when `revoked` resolves.
 fn frames(
     messages: SubscriptionMessages,
+    revoked: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> impl futures::Stream<Item = Result<String, Infallible>> + Send + 'static {
-    futures::stream::unfold(Some(messages), |state| async move {
-        let mut messages = state?;
+    let revoked = Box::pin(revoked);
+    futures::stream::unfold(Some((messages, revoked)), |state| async move {
+        let (mut messages, mut revoked) = state?;
         tokio::select! {
+            biased;
+            () = &mut revoked => Some((
+                Ok(error_frame(ApiError::from(crate::domain::Error::AccessDenied(
+                    "permissions changed; open the tail again".into(),
+                )))),
+                None,
+            )),
             m = messages.next() => match m {
-                Some(Ok(m)) => Some((Ok(frame(&m)), Some(messages))),
+                Some(Ok(m)) => Some((Ok(frame(&m)), Some((messages, revoked)))),
                 Some(Err(e)) => Some((Ok(error_frame(ApiError::from(e))), None)),
                 None => None,
             },
-            () = tokio::time::sleep(KEEP_ALIVE) => Some((Ok(": keep-alive\n\n".to_owned()), Some(messages))),
+            () = tokio::time::sleep(KEEP_ALIVE) => Some((Ok(": keep-alive\n\n".to_owned()), Some((messages, revoked)))),
         }
     })
 }

@@ -4,7 +4,7 @@
 //!
 //! | Route | Handler |
 //! |---|---|
-//! | `GET /me` | [`me`]: who the caller is, its roles, whether auth is on |
+//! | `GET /me` | [`me`]: who the caller is, its roles and grants, whether auth is on |
 //! | `GET /dashboard` | [`dashboard::dashboard`] |
 //! | `GET /streams` | [`streams::list`] |
 //! | `GET /streams/{stream}/events` | [`streams::events`] |
@@ -25,6 +25,7 @@ use super::dashboard::LatencyWindow;
 use super::errors::ApiError;
 use super::sampler::Sampler;
 use super::{access, dashboard, groups, scavenge, streams, tail};
+use crate::domain::security::Caller;
 use crate::domain::Node;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -70,19 +71,47 @@ pub fn router(node: Arc<Node>) -> Router {
         .layer(axum::middleware::from_fn(access::gate))
 }
 
-/// Who the caller is (for the UI to offer only what it may do).
+/// Who the caller is and what it may do, for the UI to offer only that
+/// (the gate and the handlers still decide every request):
+///
+/// `{"name", "authenticated", "roles", "auth_enabled", "admin", "ops",
+/// "grants": [{"prefix", "permissions"}]}` — `authenticated` is false for
+/// the anonymous admin of a server without authentication; `grants` are
+/// the grants that apply to the caller (its own and its roles'), with
+/// permissions by name (`read`, `write`, `delete`, `metadata`,
+/// `subscribe`); an admin needs none.
 async fn me(
     axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
-    axum::Extension(caller): axum::Extension<crate::domain::security::Caller>,
+    axum::Extension(caller): axum::Extension<Caller>,
 ) -> Response {
-    let u = state.node.who_am_i(&caller);
-    super::json::ok(serde_json::json!({
-        "name": u.name,
-        "roles": u.roles,
-        "authEnabled": state.node.auth_enabled(),
+    super::json::ok(me_body(
+        &caller,
+        &state.node.who_am_i(&caller).roles,
+        state.node.auth_enabled(),
+    ))
+}
+
+fn me_body(caller: &Caller, roles: &[String], auth_enabled: bool) -> serde_json::Value {
+    let grants: Vec<_> = caller
+        .access
+        .grants
+        .iter()
+        .map(|(prefix, perms)| {
+            serde_json::json!({
+                "prefix": prefix,
+                "permissions": perms.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "name": caller.name(),
+        "authenticated": caller.user.is_some(),
+        "roles": roles,
+        "auth_enabled": auth_enabled,
         "admin": caller.access.admin,
         "ops": caller.access.ops,
-    }))
+        "grants": grants,
+    })
 }
 
 async fn not_found() -> Response {
@@ -92,4 +121,38 @@ async fn not_found() -> Response {
         "no such JSON API route",
     ))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::security::{Access, Permission};
+
+    #[test]
+    fn me_lists_roles_and_grants_by_name() {
+        let caller = Caller {
+            user: Some("reader".into()),
+            peer: None,
+            access: Arc::new(Access::of(
+                &["billing".into()],
+                vec![(
+                    "order-".into(),
+                    vec![Permission::Read, Permission::Subscribe],
+                )],
+            )),
+        };
+        let body = me_body(&caller, &["billing".into()], true);
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "name": "reader", "authenticated": true, "roles": ["billing"],
+                "auth_enabled": true, "admin": false, "ops": false,
+                "grants": [{"prefix": "order-", "permissions": ["read", "subscribe"]}],
+            })
+        );
+        let anonymous = me_body(&Caller::anonymous(None), &["admin".into()], false);
+        assert_eq!(anonymous["authenticated"], false);
+        assert_eq!(anonymous["admin"], true);
+        assert_eq!(anonymous["name"], "anonymous");
+    }
 }
