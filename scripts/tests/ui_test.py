@@ -13,12 +13,22 @@ a temporary directory), and checks, page by page:
   a hex dump; the stream's metadata and snapshot show;
 - deleting a stream needs its name typed to confirm;
 - the live tail shows an event appended during the test within a second,
-  honours its filters, and pauses;
+  honours its filters, pauses, and resumes a lost connection after the
+  last frame's id (Last-Event-ID);
 - a parked event appears in its group with its reason, and replaying it
   empties the parked list;
 - a scavenge starts, completes and shows in the history;
 - every page fits a narrow (400 px) window, text contrast is at least
-  4.5:1, and the browser logged no script or policy errors.
+  4.5:1, and the browser logged no script or policy errors;
+- with authentication on (a second server, its first admin and a reader
+  with read and subscribe on `shared-` added over gRPC): every page asks
+  for a login first, and a 401 to the page's scripts never challenges
+  with Basic (no browser dialog); a wrong password shows the server's
+  message; the admin sees delete and scavenge and stays signed in across
+  a reload (sessionStorage, never localStorage); the reader sees only
+  `shared-` streams, no delete, no groups or scavenge, and a live tail of
+  only its streams; a bearer token signs in too; Sign out returns to the
+  login page and forgets the credentials.
 
 A screenshot of each page (1280×800) goes to $UI_SCREENSHOTS (default
 target/ui-screenshots); with --update-docs they are copied to docs/ui/.
@@ -29,6 +39,7 @@ Needs: selenium (scripts/tests/ui-requirements.txt), grpcio-tools, and
 /usr/bin/chromium + /usr/bin/chromedriver (or $CHROMIUM, $CHROMEDRIVER).
 """
 
+import base64
 import json
 import math
 import os
@@ -55,7 +66,7 @@ def generate_stubs():
     from grpc_tools import protoc
 
     out = tempfile.mkdtemp(prefix="strata-ui-stubs-")
-    protos = ["streams.proto", "persistent.proto", "snapshots.proto"]
+    protos = ["streams.proto", "persistent.proto", "snapshots.proto", "security.proto"]
     args = ["protoc", f"-I{ROOT}/proto", f"--python_out={out}", f"--grpc_python_out={out}"]
     args += [f"{ROOT}/proto/strata/v1/{p}" for p in protos]
     if protoc.main(args) != 0:
@@ -74,6 +85,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from strata.v1 import persistent_pb2 as ppb  # noqa: E402
+from strata.v1 import security_pb2 as secpb  # noqa: E402
+from strata.v1 import security_pb2_grpc as secpb_grpc  # noqa: E402
 from strata.v1 import persistent_pb2_grpc as ppb_grpc  # noqa: E402
 from strata.v1 import snapshots_pb2 as snpb  # noqa: E402
 from strata.v1 import snapshots_pb2_grpc as snpb_grpc  # noqa: E402
@@ -81,6 +94,8 @@ from strata.v1 import streams_pb2 as spb  # noqa: E402
 from strata.v1 import streams_pb2_grpc as spb_grpc  # noqa: E402
 
 PARK_REASON = "ui test: card declined"
+ADMIN_PASSWORD = "ui-admin-" + uuid.uuid4().hex[:8]
+READER_PASSWORD = "ui-reader-" + uuid.uuid4().hex[:8]
 
 
 class Failed(Exception):
@@ -421,6 +436,29 @@ def test_tail(driver, base, append):
     wait(driver, "the waiting event after resume",
          lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-position="{res2.last_position}"]'))
     print(f"  tail latency {took * 1000:.0f} ms")
+    # A lost connection resumes after the last frame's id (Last-Event-ID,
+    # sent by api.Tail itself): resuming after the first event brings the
+    # second again.
+    resumed = driver.execute_async_script("""
+        const [after, want, done] = arguments;
+        import('/ui/js/api.js').then((api) => {
+          const t = new api.Tail({prefixes: 'ui-tail-'});
+          const seen = [];
+          let cut = false;
+          t.addEventListener('caught-up', () => {
+            if (cut) return;
+            cut = true;
+            t.retryMs = 50;
+            t.lastEventId = String(after);
+            t.ctl.abort();
+          });
+          t.addEventListener('events', (m) => {
+            seen.push(...JSON.parse(m.data).map((e) => e.position));
+            if (seen.includes(want)) { t.close(); done(seen); }
+          });
+          setTimeout(() => { t.close(); done(['timed out', ...seen]); }, 5000);
+        });""", res.last_position, res2.last_position)
+    check(resumed == [res2.last_position], f"the tail resumed after {res.last_position}: {resumed}")
     shot(driver, "tail")
     check_page(driver, "tail")
 
@@ -459,6 +497,153 @@ def test_scavenge(driver, base):
     check_page(driver, "scavenge")
 
 
+def basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def seed_auth(addr):
+    """Authentication on: the first user of a loopback server must be an
+    admin, and adding it turns authentication on; then a reader with read
+    and subscribe on shared-*, a bearer token of its own, and two streams."""
+    channel = grpc.insecure_channel(addr)
+    grpc.channel_ready_future(channel).result(timeout=TIMEOUT)
+    sec = secpb_grpc.SecurityStub(channel)
+    sec.AddUser(secpb.AddUserRequest(name="admin", password=ADMIN_PASSWORD, roles=["admin"]), timeout=TIMEOUT)
+    admin = [("authorization", basic("admin", ADMIN_PASSWORD))]
+    sec.AddUser(secpb.AddUserRequest(name="reader", password=READER_PASSWORD), metadata=admin, timeout=TIMEOUT)
+    sec.Grant(secpb.GrantRequest(principal="user:reader", stream_prefix="shared-",
+                                 permissions=[secpb.PERMISSION_READ, secpb.PERMISSION_SUBSCRIBE]),
+              metadata=admin, timeout=TIMEOUT)
+    reader = [("authorization", basic("reader", READER_PASSWORD))]
+    token = sec.CreateToken(secpb.CreateTokenRequest(description="ui test"), metadata=reader, timeout=TIMEOUT).token
+    streams = spb_grpc.StreamsStub(channel)
+    append = lambda s, evs: streams.Append(  # noqa: E731
+        spb.AppendRequest(stream=s, any=spb.Empty(), events=evs), metadata=admin, timeout=TIMEOUT)
+    append("shared-1", [event("Shared", {"n": 1})])
+    append("secret-1", [event("Secret", {"n": 1})])
+    return channel, append, token
+
+
+def login_page(driver):
+    return wait(driver, "the login page", lambda d: d.find_elements(By.ID, "login-user"))[0]
+
+
+def sign_in(driver, user=None, password=None, token=None):
+    login_page(driver)
+    if token is not None:
+        driver.find_element(By.ID, "method-token").click()
+        driver.find_element(By.ID, "login-token").send_keys(token, Keys.ENTER)
+    else:
+        driver.find_element(By.ID, "login-user").send_keys(user)
+        driver.find_element(By.ID, "login-password").send_keys(password, Keys.ENTER)
+
+
+def signed_in_as(driver, name):
+    wait(driver, f"signed in as {name}", lambda d: d.find_elements(By.CSS_SELECTOR, "[data-field=user]")
+         and field(d, "user").get_attribute("textContent") == f"Signed in as {name}"
+         and not d.find_elements(By.ID, "login-user"))
+
+
+def sign_out(driver):
+    field(driver, "sign-out").click()
+    login_page(driver)
+    check(driver.execute_script("return sessionStorage.length") == 0, "signing out forgets the credentials")
+
+
+def nav_items(driver):
+    return [a.text for a in driver.find_elements(By.CSS_SELECTOR, "nav a[data-nav]") if a.is_displayed()]
+
+
+def test_login_required(driver, base):
+    go(driver, base, "/streams")
+    login_page(driver)
+    check(not nav_items(driver), "no navigation before signing in")
+    check(driver.switch_to.active_element.get_attribute("id") == "login-user", "the user name has focus")
+    # What the page's scripts get without credentials: 401 with a challenge
+    # no browser answers with its own dialog.
+    challenge = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        fetch('/api/v1/dashboard', {credentials: 'omit'})
+          .then((r) => done([r.status, r.headers.get('www-authenticate')]))
+          .catch((e) => done(String(e)));""")
+    check(challenge == [401, 'Bearer realm="strata"'], f"a script's 401: {challenge}")
+    shot(driver, "login")
+    check_page(driver, "login")
+    sign_in(driver, "admin", "not-the-password")
+    err = wait(driver, "the refusal", lambda d: "authentication failed" in field(d, "login-error").text
+               and field(d, "login-error"))
+    check("Not signed in" in err.text, f"the message says what happened: {err.text}")
+    check(not nav_items(driver), "still signed out")
+    check_page(driver, "login with an error")
+    check(driver.switch_to.active_element.get_attribute("id") == "login-password"
+          and field(driver, "login-error").text and not driver.find_element(By.ID, "login-password").get_attribute("value"),
+          "the password is emptied and has focus, to type it again")
+    driver.find_element(By.ID, "login-user").clear()
+    sign_in(driver, "admin", ADMIN_PASSWORD)
+    signed_in_as(driver, "admin")
+    wait(driver, "the page asked for", lambda d: d.find_elements(By.CSS_SELECTOR, "[data-field=streams] a"))
+
+
+def test_admin_sees_everything(driver, base, append):
+    check(nav_items(driver) == ["Dashboard", "Streams", "Live tail", "Groups", "Scavenge"],
+          f"the admin's navigation: {nav_items(driver)}")
+    check(driver.execute_script("return [sessionStorage.length, localStorage.length]") == [1, 0],
+          "credentials in sessionStorage only")
+    streams = field(driver, "streams").text
+    check("shared-1" in streams and "secret-1" in streams, f"the admin sees every stream: {streams}")
+    go(driver, base, "/stream/secret-1")
+    wait(driver, "the delete button", lambda d: d.find_elements(By.XPATH, "//button[normalize-space()='Delete…']"))
+    # Still signed in after a reload (same tab).
+    driver.refresh()
+    signed_in_as(driver, "admin")
+    go(driver, base, "/scavenge")
+    wait(driver, "the start button", lambda d: field(d, "start").is_displayed())
+    go(driver, base, "/tail")
+    wait(driver, "the tail to be live", lambda d: field(d, "tail-state").text == "live")
+    res = append("secret-2", [event("SecretTail", {"n": 2})])
+    wait(driver, "the admin's tail over fetch with credentials",
+         lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-position="{res.last_position}"]'))
+    sign_out(driver)
+    check("Signed out" in field(driver, "login-error").text, "the login page says so")
+
+
+def test_reader_sees_only_what_it_may(driver, base, append, token):
+    sign_in(driver, "reader", READER_PASSWORD)
+    signed_in_as(driver, "reader")
+    check(nav_items(driver) == ["Dashboard", "Streams", "Live tail"], f"the reader's navigation: {nav_items(driver)}")
+    go(driver, base, "/")
+    wait(driver, "the dashboard's numbers", lambda d: re.fullmatch(r"[\d,]+", field(d, "head").text))
+    check(not driver.find_elements(By.CSS_SELECTOR, "section[aria-label='Scavenge']"), "no scavenge on the dashboard")
+    check(not driver.find_elements(By.CSS_SELECTOR, "section[aria-label='Consumer groups']"), "no groups on the dashboard")
+    check("null" not in driver.find_element(By.ID, "main").text, "sections left out leave nothing behind")
+    go(driver, base, "/streams")
+    wait(driver, "the reader's streams", lambda d: "shared-1" in field(d, "streams").text)
+    check("secret-" not in field(driver, "streams").text, "streams it may not read are not listed")
+    check("null" not in driver.find_element(By.ID, "main").text, "sections left out leave nothing behind")
+    shot(driver, "streams-reader")
+    check_page(driver, "streams as a reader")
+    go(driver, base, "/stream/shared-1")
+    wait(driver, "the stream's events", lambda d: d.find_elements(By.CSS_SELECTOR, "details.event"))
+    check(not driver.find_elements(By.XPATH, "//button[normalize-space()='Delete…']"), "no delete without the permission")
+    check(not driver.find_elements(By.CSS_SELECTOR, "section.danger"), "no delete section")
+    go(driver, base, "/scavenge")
+    wait(driver, "the page refused", lambda d: d.find_elements(By.CSS_SELECTOR, "[data-field=not-allowed]"))
+    check(not driver.find_elements(By.CSS_SELECTOR, "[data-field=start]"), "no scavenge button")
+    go(driver, base, "/groups")
+    wait(driver, "the page refused", lambda d: d.find_elements(By.CSS_SELECTOR, "[data-field=not-allowed]"))
+    go(driver, base, "/tail")
+    wait(driver, "the reader's tail", lambda d: field(d, "tail-state").text == "live")
+    append("secret-3", [event("NotForReader", {"n": 3})])
+    res = append("shared-2", [event("ForReader", {"n": 2})])
+    wait(driver, "the reader's event in the tail",
+         lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-position="{res.last_position}"]'))
+    check("NotForReader" not in field(driver, "tail-rows").text, "the tail shows only granted streams")
+    sign_out(driver)
+    sign_in(driver, token=token)
+    signed_in_as(driver, "reader")
+    sign_out(driver)
+
+
 def browser_errors(driver):
     bad = []
     for entry in driver.get_log("browser"):
@@ -467,6 +652,38 @@ def browser_errors(driver):
         if entry["level"] == "SEVERE" and "Failed to load resource" not in entry["message"]:
             bad.append(entry["message"])
     return bad
+
+
+def run_auth_checks(driver):
+    data = tempfile.mkdtemp(prefix="strata-ui-auth-")
+    proc, addr, log = start_server(data)
+    channel = None
+    try:
+        channel, append, token = seed_auth(addr)
+        base = f"http://{addr}"
+        for name, run in [
+            ("auth: login required", lambda: test_login_required(driver, base)),
+            ("auth: an admin sees everything", lambda: test_admin_sees_everything(driver, base, append)),
+            ("auth: a reader sees only what it may", lambda: test_reader_sees_only_what_it_may(driver, base, append, token)),
+        ]:
+            t = time.monotonic()
+            run()
+            errors = browser_errors(driver)
+            check(not errors, f"{name}: the browser logged errors: {errors}")
+            print(f"ok: {name} ({time.monotonic() - t:.1f} s)")
+    except Failed:
+        log.seek(0)
+        print(log.read()[-4000:], file=sys.stderr)
+        raise
+    finally:
+        if channel is not None:
+            channel.close()
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def main():
@@ -502,6 +719,7 @@ def main():
             errors = browser_errors(driver)
             check(not errors, f"{name}: the browser logged errors: {errors}")
             print(f"ok: {name} ({time.monotonic() - t:.1f} s)")
+        run_auth_checks(driver)
         if update_docs:
             dest = os.path.join(ROOT, "docs", "ui")
             os.makedirs(dest, exist_ok=True)

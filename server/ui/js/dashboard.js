@@ -4,6 +4,7 @@
 // Values are updated in place, so keyboard focus stays where it was.
 
 import * as api from "./api.js";
+import { ops } from "./access.js";
 import { h, replace, table, link, errorBox } from "./dom.js";
 import * as fmt from "./format.js";
 import { lineChart } from "./chart.js";
@@ -27,7 +28,8 @@ export function render(main) {
   const groupsBox = h("div", { "data-field": "groups" });
   const scavengeBox = h("div", { "data-field": "scavenge" });
   const error = h("div", { "aria-live": "polite" });
-  main.append(
+  // (replace, not append: it skips the sections left out as null)
+  replace(main,
     h("h1", {}, "Dashboard"),
     error,
     status,
@@ -56,9 +58,10 @@ export function render(main) {
         stat("Events/s", "events-rate"),
         stat("Appends/s", "appends-rate")),
       chart),
-    h("section", { class: "card wide", "aria-label": "Consumer groups" },
+    // Groups and scavenges are the operators' (their pages need ops).
+    !ops() ? null : h("section", { class: "card wide", "aria-label": "Consumer groups" },
       h("h2", {}, "Consumer groups"), groupsBox),
-    h("section", { class: "card wide", "aria-label": "Scavenge" },
+    !ops() ? null : h("section", { class: "card wide", "aria-label": "Scavenge" },
       h("h2", {}, "Scavenge"), scavengeBox));
 
   const set = (field, text) => {

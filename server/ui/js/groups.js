@@ -5,6 +5,7 @@
 // every 2 s.
 
 import * as api from "./api.js";
+import { ops } from "./access.js";
 import { h, replace, table, dl, link, errorBox, toast } from "./dom.js";
 import * as fmt from "./format.js";
 import { payloadView } from "./payload.js";
@@ -118,7 +119,7 @@ function renderGroup(main, name) {
           : table("Consumers", ["Name", "Id", "In flight", "Delivered", "Acked", "Nacked", "Connected"],
             g.consumers.map((c) => [c.name || "—", c.id, `${fmt.int(c.in_flight)} / ${fmt.int(c.capacity)}`,
               fmt.int(c.delivered), fmt.int(c.acked), fmt.int(c.nacked), fmt.ago(c.connected_micros)])));
-        replay.hidden = g.parked === 0;
+        replay.hidden = g.parked === 0 || !ops();
       }
     } catch (e) {
       lastInfo = "";

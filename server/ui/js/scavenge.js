@@ -4,6 +4,7 @@
 // (a $scavengeStarted record and its end record per scavenge id).
 
 import * as api from "./api.js";
+import { ops } from "./access.js";
 import { h, replace, table, dl, link, errorBox, toast } from "./dom.js";
 import * as fmt from "./format.js";
 
@@ -86,8 +87,8 @@ export function render(main) {
         ? h("p", { "data-field": "scavenge-state" }, "No scavenge has run since the server started.")
         : errorBox(e));
     }
-    stopBtn.hidden = !running;
-    startBtn.hidden = running;
+    stopBtn.hidden = !running || !ops();
+    startBtn.hidden = running || !ops();
     await loadHistory();
     if (!stopped) timer = setTimeout(refresh, running ? 1000 : 5000);
   }

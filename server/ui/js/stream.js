@@ -1,9 +1,11 @@
 // One stream (#/stream/<name>): its events newest first, paged, each
 // opening to its type, revision, position, time, id, metadata and data;
 // the stream's metadata and snapshots; soft delete and tombstone behind a
-// confirmation step. And one event whole (#/event/<name>/<revision>).
+// confirmation step, offered only to callers who may delete it. And one
+// event whole (#/event/<name>/<revision>).
 
 import * as api from "./api.js";
+import { may } from "./access.js";
 import { h, replace, dl, link, errorBox, toast } from "./dom.js";
 import * as fmt from "./format.js";
 import { payloadView } from "./payload.js";
@@ -18,13 +20,16 @@ export function render(main, params) {
   const meta = h("div", { "data-field": "metadata" });
   const snaps = h("div", { "data-field": "snapshots" });
   const danger = h("div", {});
-  main.append(
+  // System streams are not deleted from here; others with `delete` only.
+  const deletable = !name.startsWith("$") && may("delete", name);
+  // (replace, not append: it skips the sections left out as null)
+  replace(main,
     h("p", { class: "crumbs" }, link("/streams", "Streams"), " / "),
     h("h1", { class: "stream-name" }, name),
     h("section", { "aria-label": "Events" }, h("h2", {}, "Events, newest first"), events, pager),
     h("section", { "aria-label": "Metadata" }, h("h2", {}, "Metadata"), meta),
     h("section", { "aria-label": "Snapshots" }, h("h2", {}, "Snapshots"), snaps),
-    name.startsWith("$") ? null : h("section", { "aria-label": "Delete", class: "danger" },
+    !deletable ? null : h("section", { "aria-label": "Delete", class: "danger" },
       h("h2", {}, "Delete"), danger));
 
   // The newest revision seen, for the delete's expected revision.
@@ -134,7 +139,7 @@ export function render(main, params) {
   loadEvents(null);
   loadMeta();
   loadSnapshots();
-  if (!name.startsWith("$")) deleteControls();
+  if (deletable) deleteControls();
   return null;
 }
 

@@ -3,6 +3,7 @@
 // kept in the address (#/streams?prefix=order-), so back and reload work.
 
 import * as api from "./api.js";
+import { ops } from "./access.js";
 import { h, replace, table, link, errorBox } from "./dom.js";
 import * as fmt from "./format.js";
 
@@ -34,10 +35,12 @@ export function render(main, params) {
   input,
   h("button", { type: "submit" }, "Search"));
 
-  main.append(
+  // (replace, not append: it skips the sections left out as null)
+  replace(main,
     h("h1", {}, "Streams"),
     form,
-    h("p", { class: "muted small" }, "System streams: ",
+    // The system streams an operator may read.
+    !ops() ? null : h("p", { class: "muted small" }, "System streams: ",
       SYSTEM_STREAMS.map((s, i) => [i ? ", " : "", link("/stream/" + encodeURIComponent(s), s)]),
       ", and each group's $parked-<group> from its page."),
     results,

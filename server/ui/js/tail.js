@@ -1,7 +1,10 @@
 // The live tail of $all: new events as they are committed (Server-Sent
-// Events from GET /api/v1/tail), filtered by event type and stream prefix,
-// pausable, and bounded: the page keeps at most MAX_ROWS rows (and while
-// paused at most MAX_ROWS waiting events), dropping the oldest.
+// Events from GET /api/v1/tail, read by api.Tail, which sends the
+// credentials and resumes from the last frame's id), filtered by event
+// type and stream prefix, pausable, and bounded: the page keeps at most
+// MAX_ROWS rows (and while paused at most MAX_ROWS waiting events),
+// dropping the oldest. The server shows a caller who is not an admin only
+// the streams it was granted `subscribe` on.
 
 import * as api from "./api.js";
 import { h, link } from "./dom.js";
@@ -102,7 +105,7 @@ export function render(main, params) {
       if (!["too-many-subscriptions", "shutting-down", "unavailable"].includes(body.error)) es.close();
     });
     es.addEventListener("error", () => {
-      if (es.readyState !== EventSource.OPEN) status("disconnected — reconnecting…", "bad");
+      if (es.readyState !== api.OPEN) status("disconnected — reconnecting…", "bad");
     });
   }
 

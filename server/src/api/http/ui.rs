@@ -51,6 +51,8 @@ pub const ASSETS: &[Asset] = &[
     asset!("favicon.svg", "image/svg+xml"),
     asset!("js/app.js", JS),
     asset!("js/api.js", JS),
+    asset!("js/access.js", JS),
+    asset!("js/login.js", JS),
     asset!("js/dom.js", JS),
     asset!("js/format.js", JS),
     asset!("js/payload.js", JS),
