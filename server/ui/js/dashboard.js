@@ -51,7 +51,7 @@ export function render(main) {
       card("Subscriptions",
         stat("Live", "subs-live"),
         stat("Catching up", "subs-catching-up"),
-        stat("Consumer groups", "group-count"))),
+        ops() ? stat("Consumer groups", "group-count") : null)),
     h("section", { class: "card wide", "aria-label": "Throughput" },
       h("h2", {}, "Throughput"),
       h("div", { class: "stat-row" },
@@ -104,7 +104,8 @@ export function render(main) {
     set("free-bytes", fmt.bytes(d.disk.free_bytes));
     set("subs-live", d.subscriptions ? fmt.int(d.subscriptions.live) : "n/a");
     set("subs-catching-up", d.subscriptions ? fmt.int(d.subscriptions.catching_up) : "n/a");
-    set("group-count", fmt.int(d.groups.length));
+    // groups and scavenge: null for a caller without ops.
+    if (d.groups) set("group-count", fmt.int(d.groups.length));
 
     // The history the server has, a minute at least, five at most.
     const have = samples.length ? samples[samples.length - 1].t - samples[0].t : 0;
@@ -122,7 +123,7 @@ export function render(main) {
     }));
 
     const g = JSON.stringify(d.groups);
-    if (g !== lastGroups) {
+    if (d.groups && g !== lastGroups) {
       lastGroups = g;
       replace(groupsBox, d.groups.length === 0
         ? h("p", { class: "muted" }, "No consumer groups.")

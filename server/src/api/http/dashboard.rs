@@ -2,7 +2,9 @@
 //! what the UI's first page shows, read now from the same sources as
 //! `/metrics` (`Node::readiness`, `facts`, the store's telemetry,
 //! `list_groups`, `scavenge_status`, and the live instruments' exposition),
-//! plus the throughput history of the [`Sampler`].
+//! plus the throughput history of the [`Sampler`]. Consumer groups and
+//! the scavenge are the `ops` role's (as over gRPC): for other callers
+//! `groups` and `scavenge` are `null`.
 //!
 //! Latency percentiles (append: arrival to answer; fsync: write +
 //! `fdatasync` per group commit) are estimated from the histograms over a
@@ -17,8 +19,10 @@ use super::errors::ApiResult;
 use super::histogram::{self, Hist};
 use super::json;
 use super::v1::ApiState;
+use crate::domain::security::Caller;
 use crate::telemetry::ScrapeSnapshot;
 use axum::extract::State;
+use axum::Extension;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -68,7 +72,10 @@ impl LatencyWindow {
 }
 
 /// `GET /dashboard`.
-pub async fn dashboard(State(st): State<Arc<ApiState>>) -> ApiResult {
+pub async fn dashboard(
+    State(st): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult {
     let node = &st.node;
     let readiness = node.readiness();
     let facts = node.facts();
@@ -128,15 +135,15 @@ pub async fn dashboard(State(st): State<Arc<ApiState>>) -> ApiResult {
             "fsync_ms": fsync_ms.summary(),
         },
         "subscriptions": subscriptions,
-        "groups": groups.iter().map(|g| json!({
+        "groups": caller.access.ops.then(|| groups.iter().map(|g| json!({
             "group": g.group,
             "state": g.status.as_str(),
             "consumers": g.consumers.len(),
             "in_flight": g.in_flight,
             "lag": g.head.saturating_sub(g.checkpoint),
             "parked": g.parked,
-        })).collect::<Vec<Value>>(),
-        "scavenge": scavenge.as_ref().map(json::scavenge),
+        })).collect::<Vec<Value>>()),
+        "scavenge": scavenge.as_ref().filter(|_| caller.access.ops).map(json::scavenge),
         "rates": {
             "interval_ms": super::sampler::INTERVAL.as_millis() as u64,
             "samples": st.sampler.rates(),
