@@ -610,6 +610,8 @@ def test_admin_sees_everything(driver, base, append):
 def test_reader_sees_only_what_it_may(driver, base, append, token):
     sign_in(driver, "reader", READER_PASSWORD)
     signed_in_as(driver, "reader")
+    # Keyboard users land on the page they signed in to, then Tab onwards.
+    wait(driver, "focus on the page's heading", lambda d: d.switch_to.active_element.tag_name == "h1")
     check(nav_items(driver) == ["Dashboard", "Streams", "Live tail"], f"the reader's navigation: {nav_items(driver)}")
     go(driver, base, "/")
     wait(driver, "the dashboard's numbers", lambda d: re.fullmatch(r"[\d,]+", field(d, "head").text))

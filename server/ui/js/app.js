@@ -88,7 +88,8 @@ function route() {
 }
 
 // The header for `me`: the navigation items it may use, who it is.
-function showSignedIn(me) {
+// `fromLogin`: the login form is gone, so focus goes to the page's heading.
+function showSignedIn(me, fromLogin = false) {
   access.set(me);
   ready = true;
   const nav = document.querySelector("header nav");
@@ -109,6 +110,11 @@ function showSignedIn(me) {
     who.hidden = true;
   }
   route();
+  const h1 = document.querySelector("#main h1");
+  if (fromLogin && h1 && !document.querySelector("#main").contains(document.activeElement)) {
+    h1.setAttribute("tabindex", "-1");
+    h1.focus({ preventScroll: true });
+  }
 }
 
 // The login page instead of any other; `notice` says why, if not the
@@ -124,7 +130,7 @@ function showLogin(notice) {
   document.title = "Sign in · Strata";
   const main = document.getElementById("main");
   replace(main);
-  login.render(main, { notice, signedIn: showSignedIn });
+  login.render(main, { notice, signedIn: (me) => showSignedIn(me, true) });
 }
 
 function signOut() {
