@@ -246,6 +246,23 @@ async fn as_user(server: &Server, user: &str, password: &str) -> Client {
         .unwrap()
 }
 
+/// How `sub` ends (within 10 s): the error's [`code`].
+async fn ends(
+    mut sub: impl futures::Stream<Item = Result<SubscriptionItem, Error>> + Unpin,
+) -> &'static str {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match sub.next().await {
+                Some(Err(e)) => return code(&e),
+                Some(Ok(_)) => continue,
+                None => return "ended without an error",
+            }
+        }
+    })
+    .await
+    .expect("the subscription ends")
+}
+
 fn code(e: &Error) -> &'static str {
     match e {
         Error::Unauthenticated { .. } => "unauthenticated",
@@ -513,16 +530,33 @@ async fn tokens_work_until_revoked_or_expired_and_disabled_users_are_refused() {
     assert_eq!(by_token(&short.token).who_am_i().await.unwrap().name, "svc");
     let listed = root.list_tokens("svc").await.unwrap();
     assert_eq!(listed.len(), 2);
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Subscriptions opened with each token, caught up.
+    let mut subs = Vec::new();
+    for t in [&token.token, &short.token] {
+        let mut sub = by_token(t).subscribe_to_all(SubscribeFrom::Start, Filter::default());
+        loop {
+            if let SubscriptionItem::CaughtUp(_) = sub.next().await.unwrap().unwrap() {
+                break;
+            }
+        }
+        subs.push(sub);
+    }
+    let mut subs = subs.into_iter();
+    let (with_token, with_short) = (subs.next().unwrap(), subs.next().unwrap());
+    // The short token expires: new calls are refused, its stream ends.
+    assert_eq!(ends(with_short).await, "denied", "at expiry");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         code(&by_token(&short.token).who_am_i().await.unwrap_err()),
         "unauthenticated"
     );
+    // Revoked: the same, at once.
     root.revoke_token(&token.id).await.unwrap();
     assert_eq!(
         code(&by_token(&token.token).who_am_i().await.unwrap_err()),
         "unauthenticated"
     );
+    assert_eq!(ends(with_token).await, "denied", "after the revoke");
     assert_eq!(
         code(&by_token("strata_made_up").who_am_i().await.unwrap_err()),
         "unauthenticated"

@@ -140,6 +140,7 @@ mod tests {
                     vec![Permission::Read, Permission::Subscribe],
                 )],
             )),
+            token: None,
         };
         let body = me_body(&caller, &["billing".into()], true);
         assert_eq!(

@@ -163,6 +163,18 @@ pub struct Caller {
     /// Where the request came from.
     pub peer: Option<SocketAddr>,
     pub access: Arc<Access>,
+    /// The bearer token the caller authenticated with, if any: streams
+    /// opened with it end when it is revoked or expires.
+    pub token: Option<TokenUse>,
+}
+
+/// The token a request was authenticated with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUse {
+    /// The token's id.
+    pub id: String,
+    /// When it expires, unix µs (`None`: never).
+    pub expires_micros: Option<i64>,
 }
 
 impl Caller {
@@ -172,6 +184,7 @@ impl Caller {
             user: None,
             peer,
             access: Arc::new(Access::everything()),
+            token: None,
         }
     }
 

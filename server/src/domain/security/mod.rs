@@ -30,7 +30,7 @@ mod passwords;
 pub mod records;
 mod throttle;
 
-pub use authz::{still_covers, Access, Caller, Need};
+pub use authz::{still_covers, Access, Caller, Need, TokenUse};
 pub use manage::{NewToken, UserView};
 pub use model::{Grant, Permission, Token, ROLE_ADMIN};
 
@@ -196,10 +196,14 @@ impl Node {
                 tokio::time::sleep(wait).await;
             }
         }
+        let mut token_use = None;
         let user = match credentials {
             Credentials::None => None,
             Credentials::Basic { user, password } => self.verify_password(user, password).await?,
-            Credentials::Bearer(token) => self.verify_token(&token),
+            Credentials::Bearer(token) => self.verify_token(&token).map(|(user, t)| {
+                token_use = Some(t);
+                user
+            }),
             Credentials::ClientCertificate(name) => self.enabled_user(&name).then_some(name),
         };
         let Some(name) = user else {
@@ -216,6 +220,7 @@ impl Node {
             user: Some(name),
             peer,
             access: Arc::new(access),
+            token: token_use,
         })
     }
 
@@ -267,7 +272,7 @@ impl Node {
 
     /// The token's user if the token exists, has not expired, and its user
     /// is enabled.
-    fn verify_token(&self, token: &str) -> Option<String> {
+    fn verify_token(&self, token: &str) -> Option<(String, TokenUse)> {
         let sha = passwords::sha256_hex(token);
         let s = self.security.read();
         let t = s.tokens.get(s.token_by_hash.get(&sha)?)?;
@@ -275,10 +280,14 @@ impl Node {
         if t.expires_micros.is_some_and(|e| e <= now) {
             return None;
         }
-        s.users
-            .get(&t.user)
-            .filter(|u| u.enabled)
-            .map(|u| u.name.clone())
+        let user = s.users.get(&t.user).filter(|u| u.enabled)?;
+        Some((
+            user.name.clone(),
+            TokenUse {
+                id: t.id.clone(),
+                expires_micros: t.expires_micros,
+            },
+        ))
     }
 
     /// What `user` may do now; `None` if they no longer exist or are
@@ -295,14 +304,36 @@ impl Node {
 
     /// Resolves once `caller` may no longer do what `still` checks:
     /// re-checked after every change of users, tokens or grants (so within
-    /// the time a change takes to commit). An anonymous caller loses
-    /// everything when authentication turns on; a user, when disabled or
-    /// removed. Never resolves while the permission holds.
+    /// the time a change takes to commit), and when the caller's token
+    /// expires. An anonymous caller loses everything when authentication
+    /// turns on; a user, when disabled or removed; a token's caller, when
+    /// the token is revoked. Never resolves while the permission holds.
     pub async fn revoked(&self, caller: &Caller, still: impl Fn(&Access) -> bool) {
         let mut changes = self.security.changed.subscribe();
+        let expiry = caller
+            .token
+            .as_ref()
+            .and_then(|t| t.expires_micros)
+            .map(|e| {
+                let left = e.saturating_sub(strata_storage::clock::now_micros()).max(0);
+                tokio::time::Instant::now() + std::time::Duration::from_micros(left as u64)
+            });
         loop {
-            if changes.changed().await.is_err() {
-                return std::future::pending().await;
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return std::future::pending().await;
+                    }
+                }
+                () = async {
+                    match expiry {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    tracing::info!(user = caller.name(), "token expired under an open stream; ending it");
+                    return;
+                }
             }
             if !self.access_now(caller).is_some_and(|a| still(&a)) {
                 tracing::info!(
@@ -316,8 +347,17 @@ impl Node {
 
     /// What `caller` may do as of now (users, tokens and grants may have
     /// changed since it was authenticated): `None` for an anonymous caller
-    /// once authentication is on, or a user disabled or removed.
+    /// once authentication is on, a user disabled or removed, or a token
+    /// revoked or expired.
     pub fn access_now(&self, caller: &Caller) -> Option<Access> {
+        if let Some(t) = &caller.token {
+            let now = strata_storage::clock::now_micros();
+            let live = self.security.read().tokens.contains_key(&t.id)
+                && !t.expires_micros.is_some_and(|e| e <= now);
+            if !live {
+                return None;
+            }
+        }
         match &caller.user {
             None if self.auth_enabled() => None,
             None => Some(Access::everything()),
