@@ -190,10 +190,16 @@ async fn interleaved_successes_and_failures_are_each_answered_in_order() {
 #[tokio::test]
 async fn a_client_that_does_not_read_its_answers_is_held_back() {
     let server = Server::start();
-    // The client's windows bound what the server can send it unread.
+    // The client's windows bound what the server can send it unread. The
+    // stream's is 1 KiB: h2 (0.4.20 on) ends a connection with
+    // ENHANCE_YOUR_CALM when too many small DATA frames sit unread in it
+    // (each under 256 bytes costs 256 minus its size of a budget of at
+    // least 25,600), and answers (11 bytes or more each, alone in a frame
+    // when they trickle out one group commit at a time) would exhaust it
+    // in a 64 KiB window; 1 KiB holds at most 93 of them (22,785).
     let channel = tonic::transport::Endpoint::from_shared(server.url())
         .unwrap()
-        .initial_stream_window_size(65_535)
+        .initial_stream_window_size(1024)
         .initial_connection_window_size(65_535)
         .connect()
         .await
@@ -238,7 +244,7 @@ async fn a_client_that_does_not_read_its_answers_is_held_back() {
         .head_position;
     eprintln!("held back after {plateau} requests pulled, {head} appended");
     // Bounded: the session's 256 in flight, what the server's answers fill
-    // of the client's 64 KiB window and the encoder's buffer, and the
+    // of the client's 1 KiB window and the encoder's buffer, and the
     // requests in the server's receive window — not the endless stream.
     assert!(
         plateau < 20_000,
@@ -258,7 +264,8 @@ async fn a_client_that_does_not_read_its_answers_is_held_back() {
 }
 
 #[tokio::test]
-async fn each_append_needs_write_on_its_stream_and_a_revoked_grant_stops_the_next() {
+async fn each_append_needs_write_on_its_stream_and_a_revoked_grant_or_expired_token_stops_the_next()
+{
     let server = Server::start();
     let anon = server.client_no_retry().await;
     anon.add_user("root", "root-password", &["admin"])
@@ -354,7 +361,43 @@ async fn each_append_needs_write_on_its_stream_and_a_revoked_grant_stops_the_nex
         (4, "access-denied")
     );
 
-    for s in ["invoice-0", "invoice-1", "order-3"] {
+    // A session opened with a bearer token stops at the token's expiry
+    // (nothing about the store's security changes then).
+    root.grant("user:writer", "order-", &[Permission::Write])
+        .await
+        .unwrap();
+    let token = root
+        .create_token("writer", Some(Duration::from_secs(1)), "expiring")
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut req = tonic::Request::new(tokio_stream::wrappers::UnboundedReceiverStream::new(rx));
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", token.token).parse().unwrap(),
+    );
+    let mut answers = raw.append_session(req).await.unwrap().into_inner();
+    tx.send(item(1, append("order-5", Exp::Any(pb::Empty {}), b"z")))
+        .unwrap();
+    success_of(&next(&mut answers).await);
+    let expires = token.expires_micros.expect("an expiring token");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    tokio::time::sleep(Duration::from_micros(
+        (expires - now).max(0) as u64 + 100_000,
+    ))
+    .await;
+    tx.send(item(2, append("order-6", Exp::Any(pb::Empty {}), b"z")))
+        .unwrap();
+    let expired = next(&mut answers).await;
+    assert_eq!(
+        (expired.correlation_id, error_of(&expired).kind.as_str()),
+        (2, "access-denied")
+    );
+
+    for s in ["invoice-0", "invoice-1", "order-3", "order-6"] {
         let r = root
             .read_stream(s, ReadOptions::forwards())
             .try_collect::<Vec<_>>()

@@ -131,8 +131,9 @@ async fn answer(item: Item) -> Result<pb::AppendSessionResponse, Status> {
 }
 
 /// The caller's `write` checks for a session: its grants as of now,
-/// re-read whenever users, tokens or grants change, so a revoked grant
-/// stops the session's next append.
+/// re-read whenever users, tokens or grants change and once the bearer
+/// token it was opened with has expired, so a revoked grant, a revoked or
+/// expired token or a disabled user stops the session's next append.
 struct SessionAccess {
     caller: Caller,
     /// The security generation `caller.access` is from (`None`: not yet
@@ -150,7 +151,15 @@ impl SessionAccess {
 
     fn check_write(&mut self, node: &Node, stream: &str) -> Result<(), Error> {
         let now = node.security_generation();
-        if self.generation != Some(now) {
+        // An expiry changes no generation: past it, re-read every time
+        // (the token no longer gives access).
+        let expired = self
+            .caller
+            .token
+            .as_ref()
+            .and_then(|t| t.expires_micros)
+            .is_some_and(|e| e <= strata_storage::clock::now_micros());
+        if self.generation != Some(now) || expired {
             self.generation = Some(now);
             self.caller.access = Arc::new(node.access_now(&self.caller).unwrap_or_default());
         }
