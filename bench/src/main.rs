@@ -6,6 +6,7 @@
 //! at `--addr` or on a server it starts itself (`--spawn-server`), in which
 //! case it also samples the server's RSS and CPU from `/proc`.
 
+mod otlp_sink;
 mod report;
 mod server;
 mod workloads;
@@ -33,6 +34,28 @@ pub struct Common {
     /// Start this `strata` binary on a fresh temp dir and measure it.
     #[arg(long, global = true)]
     pub spawn_server: Option<std::path::PathBuf>,
+    /// One more argument for the spawned `strata serve` (repeatable, in
+    /// order): `--server-arg=--otlp-endpoint --server-arg=http://127.0.0.1:4317`.
+    #[arg(
+        long = "server-arg",
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        global = true
+    )]
+    pub server_args: Vec<String>,
+    /// Trust this CA (PEM) and connect with TLS (`https://`; the server's
+    /// certificate must name localhost, as `strata certs dev`'s does).
+    #[arg(long, global = true)]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// User name for basic credentials on every call (with --password).
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// Password for --user.
+    #[arg(long, global = true)]
+    pub password: Option<String>,
+    /// A bearer token sent on every call (instead of --user).
+    #[arg(long, global = true)]
+    pub token: Option<String>,
     /// gRPC connections (HTTP/2) the clients are spread over.
     #[arg(long, default_value_t = 8, global = true)]
     pub connections: usize,
@@ -70,6 +93,13 @@ enum Cmd {
         common: Common,
         #[command(flatten)]
         args: workloads::CatchupArgs,
+    },
+    /// An OTLP/gRPC trace receiver that counts and discards spans, printing
+    /// spans received per second to stderr (for `--otlp-endpoint` runs).
+    OtlpSink {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4317")]
+        listen: std::net::SocketAddr,
     },
     /// UmaDB: the append workload through its own client (feature `umadb`).
     #[cfg(feature = "umadb")]
@@ -136,6 +166,7 @@ fn main() -> Result<()> {
             Cmd::Aggregate { common, args } => (common, workloads::Workload::Aggregate(args)),
             Cmd::Scavenge { common, args } => (common, workloads::Workload::Scavenge(args)),
             Cmd::Group { common, args } => (common, workloads::Workload::Group(args)),
+            Cmd::OtlpSink { listen } => return otlp_sink::run(listen).await,
             #[cfg(feature = "umadb")]
             Cmd::UmaAppend { args, json } => {
                 return print_report(&workloads::umadb::run_append(args).await?, json)
@@ -146,14 +177,20 @@ fn main() -> Result<()> {
             }
         };
         let spawned = match &common.spawn_server {
-            Some(bin) => Some(server::Spawned::start(bin).await?),
+            Some(bin) => Some(server::Spawned::start(bin, &common.server_args).await?),
             None => None,
         };
         let addr = spawned
             .as_ref()
             .map(|s| s.url.clone())
             .unwrap_or_else(|| common.addr.clone());
-        let channels = workloads::connect(&addr, common.connections).await?;
+        let sec = workloads::Security::from_args(
+            common.tls_ca.as_deref(),
+            common.user.as_deref(),
+            common.password.as_deref(),
+            common.token.as_deref(),
+        )?;
+        let channels = workloads::connect(&addr, common.connections, &sec).await?;
         let probe = spawned.as_ref().map(|s| server::Probe::start(s.pid));
         let mut rep = workloads::run(run, &channels).await?;
         if let Some(p) = probe {

@@ -17,12 +17,15 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    pub async fn start(bin: &Path) -> Result<Spawned> {
+    /// Starts `bin serve` on a loopback port and a fresh temp dir, with
+    /// `extra` appended to its arguments (`--server-arg`).
+    pub async fn start(bin: &Path, extra: &[String]) -> Result<Spawned> {
         let dir = std::env::temp_dir().join(format!("strata-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut child = tokio::process::Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)

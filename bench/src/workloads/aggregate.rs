@@ -15,6 +15,7 @@
 //! their ratio. Client-side JSON decoding is included in both, as a real
 //! loader pays it.
 
+use super::Channel;
 use super::{client, next_id};
 use crate::report::Report;
 use anyhow::{bail, ensure, Context, Result};
@@ -28,7 +29,6 @@ use strata_proto::v1::{
     read_request, AppendRequest, Direction, Empty, GetSnapshotRequest, ProposedEvent, ReadRequest,
     SaveSnapshotRequest,
 };
-use tonic::transport::Channel;
 
 #[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct AggregateArgs {

@@ -1,7 +1,10 @@
 //! Append workloads: concurrent clients appending, optionally with exact
 //! expected revisions (each client owns its streams, so there are no
-//! conflicts), and a mixed append + read load.
+//! conflicts), and a mixed append + read load. With `--via client` the
+//! appends go through `strata-client` instead of the generated stubs
+//! (`client_append`).
 
+use super::Channel;
 use super::{client, event, finish};
 use crate::report::{new_hist, Latency, Report};
 use anyhow::Result;
@@ -11,7 +14,6 @@ use std::time::{Duration, Instant};
 use strata_proto::v1::append_request::ExpectedRevision;
 use strata_proto::v1::{read_request, AppendRequest, Direction, Empty, ReadRequest};
 use tokio::sync::Mutex;
-use tonic::transport::Channel;
 
 #[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct AppendArgs {
@@ -38,6 +40,24 @@ pub struct AppendArgs {
     /// writers or grow the server's memory.
     #[arg(long, default_value_t = 0)]
     pub slow_subscribers: usize,
+    /// `raw`: unary `Append` calls on the generated stubs, one
+    /// `--connections` channel per client in turn; `client`: `strata-client`'s
+    /// `Client::append` (its default path: append sessions), one `Client` per
+    /// connection.
+    #[arg(long, default_value = "raw")]
+    pub via: String,
+    /// With `--via client`: turn the client's append sessions off (unary
+    /// `Append` calls, for comparison).
+    #[arg(long)]
+    pub unary: bool,
+    /// With `--via client`: appends each client keeps in flight at once
+    /// (each on its own streams, so exact expected revisions still hold).
+    #[arg(long, default_value_t = 1)]
+    pub in_flight: usize,
+    /// With `--via client`: append sessions per `Client` (default: the
+    /// client's own default).
+    #[arg(long)]
+    pub sessions: Option<usize>,
 }
 
 /// Subscribers that read one message every 50 ms until `deadline`; returns
@@ -83,6 +103,10 @@ fn spawn_slow_subscribers(
 }
 
 pub async fn run(a: AppendArgs, channels: &[Channel]) -> Result<Report> {
+    if a.via == "client" {
+        return super::client_append::run(a, channels.len()).await;
+    }
+    anyhow::ensure!(a.via == "raw", "--via is raw or client");
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
     let slow = spawn_slow_subscribers(a.slow_subscribers, channels, deadline);
     let hist = Arc::new(Mutex::new(new_hist()));
@@ -180,6 +204,10 @@ pub async fn run_mixed(a: MixedArgs, channels: &[Channel]) -> Result<Report> {
         expected: "any".into(),
         duration: a.duration,
         slow_subscribers: 0,
+        via: "raw".into(),
+        unary: false,
+        in_flight: 1,
+        sessions: None,
     };
     let chans = channels.to_vec();
     let writers = tokio::spawn(async move { run(wargs, &chans).await });

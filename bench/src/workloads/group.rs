@@ -2,6 +2,7 @@
 //! persistent subscription by several consumers that ack every event
 //! (events/s), then a live phase measuring append → delivery latency.
 
+use super::Channel;
 use super::{client, event};
 use crate::report::{new_hist, Latency, Report};
 use anyhow::{bail, Result};
@@ -18,7 +19,6 @@ use strata_proto::v1::{
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 #[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct GroupArgs {

@@ -1,10 +1,13 @@
 //! The workloads. Each one drives the server through the generated
-//! `strata.v1` client and returns a [`Report`]. Also the shared plumbing they
+//! `strata.v1` client (the append workload optionally through
+//! `strata-client`) and returns a [`Report`]. Also the shared plumbing they
 //! use: channels, a client with the wire's message limit, event ids.
 //! Not here: starting the server or printing reports.
 
 mod aggregate;
 mod append;
+mod client_append;
+mod conn;
 mod group;
 mod read;
 mod scavenge;
@@ -21,12 +24,11 @@ pub use subscribe::{CatchupArgs, SubscribeArgs};
 
 use crate::report::Report;
 use anyhow::Result;
+pub use conn::{Channel, Security};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 use strata_proto::v1::streams_client::StreamsClient;
 use strata_proto::v1::ProposedEvent;
 use strata_proto::wire::MAX_GRPC_MESSAGE_BYTES;
-use tonic::transport::{Channel, Endpoint};
 
 pub enum Workload {
     Append(AppendArgs),
@@ -39,19 +41,19 @@ pub enum Workload {
     Group(GroupArgs),
 }
 
-pub async fn connect(addr: &str, n: usize) -> Result<Vec<Channel>> {
-    let mut v = Vec::new();
-    for _ in 0..n.max(1) {
-        let ch = Endpoint::from_shared(addr.to_owned())?
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .initial_connection_window_size(Some(8 * 1024 * 1024))
-            .initial_stream_window_size(Some(4 * 1024 * 1024))
-            .connect()
-            .await?;
-        v.push(ch);
-    }
-    Ok(v)
+/// The server address and security the channels were connected with, for
+/// workloads that connect their own `strata-client` (`client_append`).
+static TARGET: std::sync::OnceLock<(String, Security)> = std::sync::OnceLock::new();
+
+/// The address and security [`connect`] was given.
+pub fn target() -> Option<&'static (String, Security)> {
+    TARGET.get()
+}
+
+/// `n` channels to `addr` (TLS and credentials as `sec` says).
+pub async fn connect(addr: &str, n: usize, sec: &Security) -> Result<Vec<Channel>> {
+    let _ = TARGET.set((addr.to_owned(), sec.clone()));
+    conn::connect(addr, n, sec).await
 }
 
 pub fn client(channels: &[Channel], i: usize) -> StreamsClient<Channel> {

@@ -2,6 +2,7 @@
 //! reads of whole streams by concurrent clients. The log is pre-filled by
 //! the workload itself with batched appends.
 
+use super::Channel;
 use super::{client, event, finish};
 use crate::report::{new_hist, Latency, Report};
 use anyhow::{bail, Result};
@@ -9,7 +10,6 @@ use clap::Args;
 use std::time::{Duration, Instant};
 use strata_proto::v1::append_request::ExpectedRevision;
 use strata_proto::v1::{read_request, AppendRequest, Direction, Empty, ReadRequest};
-use tonic::transport::Channel;
 
 #[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct ReadArgs {

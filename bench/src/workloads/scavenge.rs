@@ -2,6 +2,7 @@
 //! measure how fast a scavenge gives the space back and what it does to
 //! append latency (single-event appends before and during the scavenge).
 
+use super::Channel;
 use super::{client, event};
 use crate::report::{new_hist, Latency, Report};
 use anyhow::{bail, Result};
@@ -14,7 +15,6 @@ use strata_proto::v1::admin_client::AdminClient;
 use strata_proto::v1::{
     AppendRequest, DeleteStreamRequest, GetScavengeRequest, ScavengeState, StartScavengeRequest,
 };
-use tonic::transport::Channel;
 
 #[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct ScavengeArgs {

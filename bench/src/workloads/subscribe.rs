@@ -1,6 +1,7 @@
 //! Subscription workloads: live append→delivery latency with N subscribers,
 //! and catch-up speed of one subscriber from the start of a pre-filled log.
 
+use super::Channel;
 use super::{client, finish, next_id};
 use crate::report::{new_hist, Latency, Report};
 use anyhow::{anyhow, Result};
@@ -10,7 +11,6 @@ use std::time::{Duration, Instant};
 use strata_proto::v1::append_request::ExpectedRevision;
 use strata_proto::v1::subscribe_response::Content;
 use strata_proto::v1::{subscribe_request, AppendRequest, Empty, ProposedEvent, SubscribeRequest};
-use tonic::transport::Channel;
 
 #[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct SubscribeArgs {
