@@ -207,3 +207,57 @@ async fn abandoned_half_sent_traffic_does_not_hurt_others() {
     // Nothing from the abandoned call was written.
     assert_eq!(c.server_info().await.unwrap().head_position, 20);
 }
+
+/// Peak resident memory of a process (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+#[tokio::test]
+async fn a_burst_of_password_checks_is_bounded_in_memory() {
+    // Each argon2 verification holds 19 MiB: 48 at once, unbounded, took
+    // ~900 MiB. Right credentials are verified once and then cached; wrong
+    // ones are never cached and wait their turn.
+    let server = Server::start();
+    let anon = server.client_no_retry().await;
+    anon.add_user("root", "root-password", &["admin"])
+        .await
+        .unwrap();
+    let before = peak_rss_mib(server.pid());
+    let mut calls = Vec::new();
+    for i in 0..48 {
+        let url = server.url();
+        calls.push(tokio::spawn(async move {
+            let password = if i % 3 == 0 {
+                "wrong-password"
+            } else {
+                "root-password"
+            };
+            let c = strata_client::Client::builder(url)
+                .basic_auth("root", password)
+                .retry_policy(strata_client::RetryPolicy::none())
+                .connect()
+                .await
+                .unwrap();
+            (i % 3 != 0, c.who_am_i().await)
+        }));
+    }
+    for call in calls {
+        let (right, r) = call.await.unwrap();
+        match (right, r) {
+            (true, Ok(me)) => assert_eq!(me.name, "root"),
+            (false, Err(strata_client::Error::Unauthenticated { .. })) => {}
+            (right, r) => panic!("right password: {right}, got {r:?}"),
+        }
+    }
+    let grew = peak_rss_mib(server.pid()).saturating_sub(before);
+    eprintln!("peak RSS grew by {grew} MiB");
+    assert!(grew < 200, "peak RSS grew by {grew} MiB");
+}

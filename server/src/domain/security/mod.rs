@@ -78,6 +78,8 @@ pub struct Security {
     change: tokio::sync::Mutex<()>,
     auth_required: AtomicBool,
     verified: passwords::VerifiedCache,
+    /// Permits for argon2 runs (`MAX_CONCURRENT_PASSWORD_VERIFICATIONS`).
+    verifying: tokio::sync::Semaphore,
     throttle: throttle::Throttle,
     /// Bumped after each applied change (open subscriptions re-check).
     changed: watch::Sender<u64>,
@@ -90,6 +92,9 @@ impl Default for Security {
             change: tokio::sync::Mutex::new(()),
             auth_required: AtomicBool::new(false),
             verified: passwords::VerifiedCache::default(),
+            verifying: tokio::sync::Semaphore::new(
+                passwords::MAX_CONCURRENT_PASSWORD_VERIFICATIONS,
+            ),
             throttle: throttle::Throttle::default(),
             changed: watch::channel(0).0,
         }
@@ -250,10 +255,22 @@ impl Node {
             .users
             .get(&user)
             .map(|u| (u.password_hash.clone(), u.generation, u.enabled));
-        if let Some((_, generation, true)) = &known {
-            if self.security.verified.hit(&user, &sha, *generation) {
-                return Ok(Some(user));
-            }
+        let cached = |known: &Option<(String, u64, bool)>| {
+            matches!(known, Some((_, generation, true))
+                if self.security.verified.hit(&user, &sha, *generation))
+        };
+        if cached(&known) {
+            return Ok(Some(user));
+        }
+        let _permit = self
+            .security
+            .verifying
+            .acquire()
+            .await
+            .map_err(|e| Error::Internal(format!("password check failed: {e}")))?;
+        // The same credentials may have been verified while this waited.
+        if cached(&known) {
+            return Ok(Some(user));
         }
         let hash = known
             .as_ref()

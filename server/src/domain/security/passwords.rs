@@ -9,6 +9,7 @@
 //! generation, so stale entries stop counting at once. It holds at most
 //! [`MAX_VERIFIED_CREDENTIALS`] entries and is cleared when full. Failed
 //! verifications are never cached: every wrong guess pays full price.
+//! At most [`MAX_CONCURRENT_PASSWORD_VERIFICATIONS`] run at once.
 //!
 //! Not here: throttling repeated failures (`throttle`).
 
@@ -18,6 +19,12 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+/// Most argon2 verifications running at once, per server. Each holds 19
+/// MiB and a core for tens of milliseconds: unbounded, 64 clients sending
+/// the same new credentials at once took 1.3 GiB, and anyone who can reach
+/// the port could ask for more. Callers beyond it wait their turn (and
+/// find the cache filled by the one before them).
+pub const MAX_CONCURRENT_PASSWORD_VERIFICATIONS: usize = 2;
 /// Most cached successful verifications, in entries.
 pub const MAX_VERIFIED_CREDENTIALS: usize = 10_000;
 /// Shortest password accepted, in bytes.
