@@ -44,6 +44,7 @@
 //! max_connections = 1024
 //! snapshots_per_stream = 3
 //! otlp_endpoint = "http://127.0.0.1:4317"
+//! otlp_sample_ratio = 0.01
 //! tls_cert = "/etc/strata/server.pem"
 //! tls_key = "/etc/strata/server.key"
 //! tls_client_ca = "/etc/strata/clients-ca.pem"
@@ -71,7 +72,7 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// One source's view of the `serve` settings (`None` = this source does
 /// not set it): the flags and `STRATA_*` variables as clap parsed them, or
 /// the TOML file. The TOML key of each setting is its field name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, clap::Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeSettings {
     /// Data directory [default: ./strata-data].
@@ -100,6 +101,11 @@ pub struct ServeSettings {
     /// `http://127.0.0.1:4317` [default: off].
     #[arg(long, env = "STRATA_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// Share of traces exported, 0.0–1.0, for requests that come without a
+    /// trace context (one that does keeps its caller's decision)
+    /// [default: 1.0].
+    #[arg(long, env = "STRATA_OTLP_SAMPLE_RATIO")]
+    pub otlp_sample_ratio: Option<f64>,
     /// PEM certificate chain: serve TLS (needs --tls-key) [default: off].
     #[arg(long, env = "STRATA_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -137,7 +143,7 @@ impl ServeSettings {
 }
 
 /// The effective `serve` settings: every layer merged, defaults filled in.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     /// Data directory.
@@ -164,6 +170,10 @@ pub struct ServeConfig {
     /// OTLP/gRPC collector for traces; `None`: no traces exported.
     #[serde(default)]
     pub otlp_endpoint: Option<String>,
+    /// Share of root traces exported (0.0–1.0); a request's own sampled
+    /// flag wins.
+    #[serde(default = "default::otlp_sample_ratio")]
+    pub otlp_sample_ratio: f64,
     /// TLS certificate chain (PEM); with `tls_key`, the port serves TLS.
     #[serde(default)]
     pub tls_cert: Option<PathBuf>,
@@ -212,6 +222,9 @@ mod default {
     pub fn snapshots_per_stream() -> usize {
         strata_storage::snapshot::DEFAULT_SNAPSHOTS_PER_STREAM
     }
+    pub fn otlp_sample_ratio() -> f64 {
+        crate::telemetry::otel::DEFAULT_SAMPLE_RATIO
+    }
 }
 
 impl ServeConfig {
@@ -241,6 +254,12 @@ impl ServeConfig {
                  (`strata certs dev --out DIR` makes a local pair), or --insecure to accept \
                  plaintext on a non-loopback address",
                 self.listen
+            );
+        }
+        if !(0.0..=1.0).contains(&self.otlp_sample_ratio) {
+            bail!(
+                "otlp_sample_ratio must be between 0.0 and 1.0, not {}",
+                self.otlp_sample_ratio
             );
         }
         if let Some(e) = &self.otlp_endpoint {
@@ -393,7 +412,8 @@ mod tests {
             "data_dir = \"/d\"\nlisten = \"[::1]:1\"\nlog_level = \"warn\"\n\
              segment_max_bytes = 1048576\nmax_subscriptions = 2\n\
              max_connections = 3\nsnapshots_per_stream = 4\n\
-             otlp_endpoint = \"http://collector:4317\"",
+             otlp_endpoint = \"http://collector:4317\"\n\
+             otlp_sample_ratio = 0.25",
         )
         .unwrap();
         let c = merge(ServeSettings::default(), all, None).unwrap();
@@ -408,6 +428,7 @@ mod tests {
                 max_connections: 3,
                 snapshots_per_stream: 4,
                 otlp_endpoint: Some("http://collector:4317".into()),
+                otlp_sample_ratio: 0.25,
                 tls_cert: None,
                 tls_key: None,
                 tls_client_ca: None,
@@ -435,6 +456,30 @@ mod tests {
         assert!(
             at("127.0.0.1:2113", "tls_cert = \"c\"").is_err(),
             "a cert without a key"
+        );
+    }
+
+    #[test]
+    fn a_sample_ratio_outside_zero_to_one_is_refused() {
+        let at = |ratio: &str| {
+            let file: FileConfig = toml::from_str(&format!("otlp_sample_ratio = {ratio}")).unwrap();
+            merge(ServeSettings::default(), file, None)
+        };
+        for ok in ["0.0", "0.5", "1.0"] {
+            assert!(at(ok).is_ok(), "{ok}");
+        }
+        for bad in ["-0.1", "1.5", "nan"] {
+            let e = at(bad).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("otlp_sample_ratio"),
+                "{bad}: {e:#}"
+            );
+        }
+        assert_eq!(
+            merge(ServeSettings::default(), FileConfig::default(), None)
+                .unwrap()
+                .otlp_sample_ratio,
+            1.0
         );
     }
 }

@@ -197,7 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             };
             let cfg = config::merge(flags, file, rust_log())?;
             let otel = match &cfg.otlp_endpoint {
-                Some(e) => Some(telemetry::otel::Otel::start(e)?),
+                Some(e) => Some(telemetry::otel::Otel::start(e, cfg.otlp_sample_ratio)?),
                 None => None,
             };
             init_tracing(&cfg.log_level, otel.as_ref());

@@ -249,3 +249,81 @@ async fn an_append_over_a_session_is_a_span_in_the_clients_trace_with_its_commit
     assert_eq!(item.kind, 2, "SPAN_KIND_SERVER");
     assert!(commit.start_time_unix_nano >= item.start_time_unix_nano);
 }
+
+#[tokio::test]
+async fn with_a_zero_sample_ratio_only_requests_their_caller_sampled_are_exported() {
+    std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100");
+    let (endpoint, mut exported) = receiver().await;
+    let server =
+        Server::start_with_args(&["--otlp-endpoint", &endpoint, "--otlp-sample-ratio", "0"]);
+    let client = strata_client::Client::builder(server.url())
+        .unary_appends()
+        .connect()
+        .await
+        .unwrap();
+    // Without a trace context: roots, sampled at the ratio (none).
+    for i in 0..5 {
+        client
+            .append(
+                format!("untraced-{i}"),
+                ExpectedRevision::NoStream,
+                vec![EventData::binary("T", vec![1])],
+            )
+            .await
+            .unwrap();
+    }
+    // The caller sampled this one: its decision wins over the ratio.
+    let trace_id = TraceId::from_hex("6df92f3577b34da6a3ce929d0e0e4738").unwrap();
+    let app = SpanContext::new(
+        trace_id,
+        SpanId::from_hex("20f067aa0ba902b9").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    {
+        let _in_app_span = opentelemetry::Context::current()
+            .with_remote_span_context(app)
+            .attach();
+        client
+            .append(
+                "sampled",
+                ExpectedRevision::NoStream,
+                vec![EventData::binary("T", vec![1])],
+            )
+            .await
+            .unwrap();
+    }
+    // The untraced appends ended first, so they would have been in this
+    // batch or an earlier one.
+    let mut spans: Vec<Span> = Vec::new();
+    let got = tokio::time::timeout(WAIT, async {
+        while !spans
+            .iter()
+            .any(|s| s.name == "commit" && s.trace_id == trace_id.to_bytes())
+        {
+            let req = exported.recv().await.expect("receiver running");
+            for rs in req.resource_spans {
+                for ss in rs.scope_spans {
+                    spans.extend(ss.spans);
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        got.is_ok(),
+        "the sampled append's spans did not arrive; got {:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    let others: Vec<_> = spans
+        .iter()
+        .filter(|s| s.trace_id != trace_id.to_bytes())
+        .map(|s| (&s.name, hex(&s.trace_id)))
+        .collect();
+    assert!(others.is_empty(), "unsampled spans exported: {others:?}");
+    assert!(spans
+        .iter()
+        .any(|s| s.name == "strata.v1.Streams/Append"
+            && hex(&s.parent_span_id) == "20f067aa0ba902b9"));
+}

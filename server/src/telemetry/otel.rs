@@ -30,7 +30,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
@@ -41,6 +41,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest the exporter's runtime gets to finish at shutdown.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Share of root traces exported unless `--otlp-sample-ratio` says
+/// otherwise: all of them (a development default; every sampled request
+/// costs its spans' export — see docs/BENCHMARKS.md).
+pub const DEFAULT_SAMPLE_RATIO: f64 = 1.0;
 
 /// The tracer, once traces are on.
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
@@ -60,7 +65,10 @@ pub struct Otel {
 impl Otel {
     /// Starts exporting to `endpoint` (an `http://` URL of an OTLP/gRPC
     /// collector). Connects lazily: an absent collector is not an error.
-    pub fn start(endpoint: &str) -> anyhow::Result<Otel> {
+    /// A request with a trace context is exported when its caller sampled
+    /// it; one without, with probability `sample_ratio` (by trace id, so a
+    /// trace is whole or absent).
+    pub fn start(endpoint: &str, sample_ratio: f64) -> anyhow::Result<Otel> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("strata-otlp")
@@ -83,6 +91,9 @@ impl Otel {
             .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
             .build();
         let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                sample_ratio,
+            ))))
             .with_batch_exporter(exporter)
             .with_resource(resource)
             .build();
