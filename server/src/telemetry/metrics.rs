@@ -32,6 +32,8 @@ pub enum AppendOutcome {
     Error,
 }
 
+// Label values: read only by the Prometheus encoder (feature `metrics`).
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 impl AppendOutcome {
     pub const ALL: [AppendOutcome; 7] = [
         AppendOutcome::Ok,
@@ -94,6 +96,7 @@ pub enum ReadKind {
     All,
 }
 
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 impl ReadKind {
     pub fn as_str(self) -> &'static str {
         match self {
