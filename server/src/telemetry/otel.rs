@@ -195,12 +195,17 @@ pub fn server_span(path: &str, headers: &tonic::codegen::http::HeaderMap) -> tra
 
 /// Records a commit under the current span: `commit` with `queue_wait`,
 /// `write` and `fsync` children, at the times the writer measured. Does
-/// nothing when traces are off.
+/// nothing when traces are off or the request's trace is not sampled.
 pub fn record_commit(t: &CommitTiming) {
     let Some(tracer) = TRACER.get() else {
         return;
     };
     let parent = tracing::Span::current().context();
+    // Not sampled (by the caller or the ratio): the spans would be dropped
+    // anyway; skip building them.
+    if !parent.span().span_context().is_sampled() {
+        return;
+    }
     let (now, wall) = (Instant::now(), SystemTime::now());
     let at = |i: Instant| wall - now.saturating_duration_since(i);
     let commit = tracer
