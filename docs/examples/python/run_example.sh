@@ -6,6 +6,8 @@
 # STRATA_ADMIN_PASSWORD).
 #
 #   STRATA_ADDR  host:port of the server (default 127.0.0.1:2113)
+#   STRATA_TLS_SERVER_NAME  tls_example.py: the name to check the server's
+#                certificate against when STRATA_ADDR is an IP address
 #   VENV         virtualenv to create/use (default .venv at the repo root)
 #
 # Creates the venv if needed, installs the pinned grpcio/grpcio-tools,

@@ -40,7 +40,12 @@ from strata.v1 import streams_pb2_grpc as pb_grpc  # noqa: E402
 ADDR = os.environ.get("STRATA_ADDR", "localhost:2113")
 CA = os.environ["STRATA_TLS_CA"]
 ADMIN_PASSWORD = os.environ["STRATA_ADMIN_PASSWORD"]
+# The name the server's certificate must carry, when ADDR is an IP address
+# (the dev certificate names localhost; dialling 127.0.0.1 avoids trying
+# ::1 first on hosts where localhost resolves to both).
+SERVER_NAME = os.environ.get("STRATA_TLS_SERVER_NAME")
 TIMEOUT = 10  # seconds per call
+CONNECT_TIMEOUT = 30  # seconds for the first connection (TLS handshake)
 
 
 def check(cond, what):
@@ -70,8 +75,9 @@ def channel(header):
     with open(CA, "rb") as f:
         tls = grpc.ssl_channel_credentials(root_certificates=f.read())
     creds = grpc.composite_channel_credentials(tls, grpc.metadata_call_credentials(header))
-    ch = grpc.secure_channel(ADDR, creds)
-    grpc.channel_ready_future(ch).result(timeout=TIMEOUT)
+    options = [("grpc.ssl_target_name_override", SERVER_NAME)] if SERVER_NAME else []
+    ch = grpc.secure_channel(ADDR, creds, options=options)
+    grpc.channel_ready_future(ch).result(timeout=CONNECT_TIMEOUT)
     return ch
 
 
