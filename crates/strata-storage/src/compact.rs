@@ -12,9 +12,9 @@
 //! Crash safety, in this order: the kept records are copied verbatim into
 //! `<segment>.scavenge` (new header, generation + 1), which is fsynced and
 //! renamed over the segment, and the directory fsynced; only then are the
-//! dropped records' index entries removed and the new position map written
-//! (both derived: stale entries lead to "dropped", a stale map is rebuilt
-//! at open). A crash leaves either the old or the new segment, whole.
+//! dropped records' index entries (stream and secondary) removed and the
+//! new position map written (both derived: stale entries lead to
+//! "dropped", a stale map is rebuilt at open). A crash leaves either the old or the new segment, whole.
 //!
 //! Not here: choosing segments, history records, stopping (`scavenge`).
 
@@ -26,6 +26,7 @@ use crate::limits::{
     STREAM_SPARSE_INTERVAL_REVISIONS,
 };
 use crate::posmap::{open_map, write_map, DROPPED};
+use crate::secondary::Grouped;
 use crate::segment::{fsync_dir, FIRST_RECORD_OFFSET};
 use crate::segments::Segment;
 use crate::shared::{Head, Shared};
@@ -160,6 +161,9 @@ struct Copy {
     dropped_revs: Vec<(String, Revision)>,
     /// Streams whose last event was dropped (their head entries go).
     dropped_heads: Vec<String>,
+    /// Dropped positions by event type and category (they leave those
+    /// indexes, and their counts).
+    dropped_secondary: Grouped,
 }
 
 fn rewrite(
@@ -199,7 +203,7 @@ fn rewrite(
         .map(|(s, r)| (s.as_str(), *r))
         .collect();
     let heads: Vec<&str> = copy.dropped_heads.iter().map(String::as_str).collect();
-    sh.index.forget(&revs, &heads)?;
+    sh.index.forget(&revs, &heads, copy.dropped_secondary)?;
     write_map(log_dir, seg.base, generation, copy.new_len, &copy.offsets)?;
     let count = copy.offsets.len() as u64;
     let map = open_map(log_dir, seg.base, generation, copy.new_len, count)?.ok_or_else(|| {
@@ -244,7 +248,9 @@ fn copy_kept(
         dropped: 0,
         dropped_revs: Vec::new(),
         dropped_heads: Vec::new(),
+        dropped_secondary: Grouped::default(),
     };
+    let separator = sh.index.secondary().separator();
     let corrupt = |offset: u64, reason: String| Error::Corrupt {
         file: seg.path.clone(),
         offset,
@@ -292,6 +298,8 @@ fn copy_kept(
                 }
             } else {
                 copy.dropped += 1;
+                copy.dropped_secondary
+                    .add(v.stream, v.event_type, v.position, separator);
                 if v.revision % STREAM_SPARSE_INTERVAL_REVISIONS == 0 {
                     copy.dropped_revs.push((v.stream.to_owned(), v.revision));
                 }

@@ -56,6 +56,11 @@ pub struct Options {
     /// log (for progress bars; the index of a restored store is rebuilt
     /// from nothing).
     pub open_progress: Option<OpenProgress>,
+    /// Where a stream name's category ends: the category index files
+    /// `order-42` under `order` with the default `'-'` (a name without it
+    /// is its own category). The index records the separator it was built
+    /// with; opening with another one rebuilds the index from the log.
+    pub category_separator: char,
 }
 
 /// A callback for [`Options::open_progress`]: `(indexed, head)`, the
@@ -77,6 +82,7 @@ impl Default for Options {
             snapshots_per_stream: DEFAULT_SNAPSHOTS_PER_STREAM,
             resume_interrupted_scavenge: true,
             open_progress: None,
+            category_separator: DEFAULT_CATEGORY_SEPARATOR,
         }
     }
 }
@@ -219,7 +225,7 @@ impl Inner {
             segments.push(seg);
         }
 
-        let index = Index::open(&dir.join("index"))?;
+        let index = Index::open(&dir.join("index"), opts.category_separator)?;
         let mut indexed = index.indexed_through()?;
         if indexed > rec.head {
             tracing::warn!(

@@ -1,10 +1,12 @@
 //! The stream index, kept in sled. Derived data: it can be deleted and is
 //! rebuilt from the log on the next open. Everything sled-specific lives in
-//! this file so the index could be replaced.
+//! this file and `secondary` so the index could be replaced.
 //!
 //! Trees (keys big-endian so byte order is numeric order, values little-endian):
 //! - default: `"indexed_through"` → u64 position, everything ≤ it is indexed;
-//!   `"format"` → u64 [`INDEX_FORMAT`] (another value: the index is rebuilt).
+//!   `"format"` → u64 [`INDEX_FORMAT`] (another value: the index is rebuilt);
+//!   `"category_separator"` → the UTF-8 bytes of `Options::category_separator`
+//!   the categories were built with (another one: the index is rebuilt).
 //! - `streams`: name → last revision u64 | last position u64.
 //! - `revs`:    name | 0x00 | revision u64 BE → position u64, only for
 //!   revisions that are multiples of [`STREAM_SPARSE_INTERVAL_REVISIONS`];
@@ -12,6 +14,8 @@
 //!   stream's previous event. This keeps sled writes to about one per stream
 //!   touched per batch instead of one per event (sled manages ~50-100k
 //!   inserts/s on two cores, below the log's append rate).
+//! - `secondary`: positions by event type and by category, in blocks
+//!   (`secondary`, which has its layout).
 //!
 //! The index holds positions, never byte offsets (`posmap` resolves those),
 //! so a scavenge's rewrite of a segment leaves it valid; the scavenge only
@@ -25,14 +29,17 @@
 
 use crate::error::Result;
 use crate::limits::{INDEX_CACHE_BYTES, INDEX_FLUSH_EVERY, STREAM_SPARSE_INTERVAL_REVISIONS};
+use crate::secondary::{Grouped, Held, Secondary};
 use crate::types::{Position, Revision};
 use std::collections::HashMap;
 use std::path::Path;
 
 const INDEXED_THROUGH: &[u8] = b"indexed_through";
 const FORMAT: &[u8] = b"format";
-/// The layout described above; an index of another format is rebuilt.
-const INDEX_FORMAT: u64 = 2;
+const CATEGORY_SEPARATOR: &[u8] = b"category_separator";
+/// The layout described above; an index of another format is rebuilt
+/// (3: the `secondary` tree of event types and categories was added).
+const INDEX_FORMAT: u64 = 3;
 
 impl From<sled::Error> for crate::error::Error {
     fn from(e: sled::Error) -> Self {
@@ -44,6 +51,7 @@ impl From<sled::Error> for crate::error::Error {
 #[derive(Debug, Clone)]
 pub(crate) struct IndexEntry<'a> {
     pub stream: &'a str,
+    pub event_type: &'a str,
     pub revision: Revision,
     pub position: Position,
 }
@@ -53,6 +61,7 @@ pub(crate) struct Index {
     db: sled::Db,
     streams: sled::Tree,
     revs: sled::Tree,
+    secondary: Secondary,
 }
 
 fn u64_le(b: &[u8], at: usize) -> u64 {
@@ -75,7 +84,7 @@ fn head_value(rev: Revision, pos: Position) -> [u8; 16] {
 }
 
 /// Opens sled and the index's trees.
-fn open_sled(path: &Path) -> sled::Result<Index> {
+fn open_sled(path: &Path, separator: char) -> sled::Result<Index> {
     let db = sled::Config::new()
         .path(path)
         .cache_capacity(INDEX_CACHE_BYTES)
@@ -84,13 +93,16 @@ fn open_sled(path: &Path) -> sled::Result<Index> {
     Ok(Index {
         streams: db.open_tree("streams")?,
         revs: db.open_tree("revs")?,
+        secondary: Secondary::new(db.open_tree("secondary")?, separator),
         db,
     })
 }
 
 impl Index {
-    pub(crate) fn open(path: &Path) -> Result<Index> {
-        let index = match open_sled(path) {
+    /// Opens the index in `path`, whose categories split stream names at
+    /// `separator`.
+    pub(crate) fn open(path: &Path, separator: char) -> Result<Index> {
+        let index = match open_sled(path, separator) {
             Ok(index) => index,
             // sled writes some files (its `conf`) without fsync, so a power
             // cut can leave an index that does not open. It is derived:
@@ -101,7 +113,7 @@ impl Index {
                     "the index is damaged (a power cut?); rebuilding it from the log"
                 );
                 std::fs::remove_dir_all(path)?;
-                open_sled(path)?
+                open_sled(path, separator)?
             }
             Err(e) => return Err(e.into()),
         };
@@ -116,6 +128,22 @@ impl Index {
             }
             index.clear()?;
             index.db.insert(FORMAT, &INDEX_FORMAT.to_le_bytes()[..])?;
+            index.db.flush()?;
+        }
+        let mut sep = [0u8; 4];
+        let sep = separator.encode_utf8(&mut sep).as_bytes();
+        let stored = index.db.get(CATEGORY_SEPARATOR)?;
+        if stored.as_deref() != Some(sep) {
+            // Categories built with another separator are wrong: rebuild
+            // (everything: one catch-up pass rebuilds all trees).
+            if stored.is_some() || !index.secondary.is_empty() {
+                tracing::warn!(
+                    separator = %separator,
+                    "the category separator changed; rebuilding the index"
+                );
+            }
+            index.clear()?;
+            index.db.insert(CATEGORY_SEPARATOR, sep)?;
             index.db.flush()?;
         }
         Ok(index)
@@ -133,13 +161,26 @@ impl Index {
     pub(crate) fn clear(&self) -> Result<()> {
         self.streams.clear()?;
         self.revs.clear()?;
+        self.secondary.clear()?;
         self.db.remove(INDEXED_THROUGH)?;
         self.db.flush()?;
         Ok(())
     }
 
-    /// Writes a batch of consecutive events ending at `through`.
-    pub(crate) fn apply(&self, entries: &[IndexEntry<'_>], through: Position) -> Result<()> {
+    /// The event-type and category indexes.
+    pub(crate) fn secondary(&self) -> &Secondary {
+        &self.secondary
+    }
+
+    /// Writes a batch of consecutive events ending at `through`; the
+    /// caller holds the secondary indexes' lock.
+    pub(crate) fn apply(
+        &self,
+        held: &Held<'_>,
+        entries: &[IndexEntry<'_>],
+        through: Position,
+    ) -> Result<()> {
+        self.secondary.apply(held, entries)?;
         let mut revs = sled::Batch::default();
         let mut heads: HashMap<&str, (Revision, Position)> = HashMap::new();
         for e in entries {
@@ -159,9 +200,16 @@ impl Index {
         Ok(())
     }
 
-    /// Removes the entries of events a scavenge drops: sparse revisions, and
-    /// the heads of streams none of whose events is kept.
-    pub(crate) fn forget(&self, revisions: &[(&str, Revision)], heads: &[&str]) -> Result<()> {
+    /// Removes the entries of events a scavenge drops: sparse revisions,
+    /// the heads of streams none of whose events is kept, and the dropped
+    /// positions of the secondary indexes.
+    pub(crate) fn forget(
+        &self,
+        revisions: &[(&str, Revision)],
+        heads: &[&str],
+        dropped: Grouped,
+    ) -> Result<()> {
+        self.secondary.forget(dropped)?;
         let mut revs = sled::Batch::default();
         for (stream, rev) in revisions {
             if rev % STREAM_SPARSE_INTERVAL_REVISIONS == 0 {
@@ -241,6 +289,15 @@ impl Index {
         self.db.size_on_disk().unwrap_or(0)
     }
 
+    /// Moves `indexed_through` back, as a crash before sled flushed it
+    /// would have left it (tests).
+    #[cfg(test)]
+    pub(crate) fn set_indexed_through(&self, p: Position) -> Result<()> {
+        self.db.insert(INDEXED_THROUGH, &p.to_le_bytes()[..])?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Every entry of every tree, for comparing two indexes in tests.
     #[cfg(test)]
     pub(crate) fn dump(&self) -> Vec<(String, Vec<u8>, Vec<u8>)> {
@@ -250,6 +307,9 @@ impl Index {
                 let (k, v) = r.unwrap();
                 out.push((name.to_string(), k.to_vec(), v.to_vec()));
             }
+        }
+        for (k, v) in self.secondary.dump() {
+            out.push(("secondary".to_string(), k, v));
         }
         out
     }

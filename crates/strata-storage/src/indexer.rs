@@ -4,7 +4,9 @@
 //!
 //! Invariant: sled is written *before* the tail is pruned, so a reader that
 //! misses in the tail finds the event in sled. A failed sled write is
-//! retried; reads are served from the tail meanwhile.
+//! retried; reads are served from the tail meanwhile. The secondary
+//! indexes' lock is held from the sled write to the prune, so a listing of
+//! event types or categories (which holds it too) sees every event once.
 //!
 //! Not here: what sled holds and how (`index`), the tail (`tail`).
 
@@ -18,8 +20,9 @@ use crate::types::{Position, Revision};
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
-/// One event to index, owned (read from the log at open).
-type Owned = (String, Revision, Position);
+/// One event to index, owned (read from the log at open): stream, event
+/// type, revision, position.
+type Owned = (String, String, Revision, Position);
 
 /// Indexes the log from `indexed + 1` to the head, synchronously (at open),
 /// telling `progress` after every batch.
@@ -46,14 +49,16 @@ pub(crate) fn catch_up(
     let flush = |batch: &mut Vec<Owned>| -> Result<()> {
         let entries: Vec<IndexEntry<'_>> = batch
             .iter()
-            .map(|(s, r, p)| IndexEntry {
+            .map(|(s, t, r, p)| IndexEntry {
                 stream: s,
+                event_type: t,
                 revision: *r,
                 position: *p,
             })
             .collect();
         if let Some(last) = entries.last() {
-            sh.index.apply(&entries, last.position)?;
+            let held = sh.index.secondary().lock();
+            sh.index.apply(&held, &entries, last.position)?;
             if let Some(p) = progress {
                 (p.0)(last.position, head);
             }
@@ -62,7 +67,12 @@ pub(crate) fn catch_up(
         Ok(())
     };
     log.scan_forward(loc, |v, _| {
-        batch.push((v.stream.to_owned(), v.revision, v.position));
+        batch.push((
+            v.stream.to_owned(),
+            v.event_type.to_owned(),
+            v.revision,
+            v.position,
+        ));
         if batch.len() >= INDEX_BATCH_EVENTS {
             if let Err(e) = flush(&mut batch) {
                 err = Some(e);
@@ -105,12 +115,15 @@ pub(crate) fn run(sh: &Shared) {
             .iter()
             .map(|(p, e)| IndexEntry {
                 stream: &e.stream,
+                event_type: &e.event_type,
                 revision: e.revision,
                 position: *p,
             })
             .collect();
         let through = batch.last().map(|(p, _)| *p).expect("non-empty");
-        if let Err(e) = sh.index.apply(&entries, through) {
+        let held = sh.index.secondary().lock();
+        if let Err(e) = sh.index.apply(&held, &entries, through) {
+            drop(held);
             // The log is intact; reads are served from the tail meanwhile.
             tracing::error!(error = %e, "index write failed; retrying");
             std::thread::sleep(INDEX_RETRY_DELAY);
@@ -118,6 +131,7 @@ pub(crate) fn run(sh: &Shared) {
         }
         sh.indexed.store(through, Ordering::Release);
         sh.tail.write().unwrap().prune_through(through);
+        drop(held);
         // The writer may be waiting for room in the tail.
         sh.wake_indexer();
     }

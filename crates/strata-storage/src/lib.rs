@@ -14,7 +14,9 @@
 //! façade), `engine` (open/close), `writer` (group commit) and `plan`
 //! (checks, idempotency), `query` (reads) over `shared` (state and stream
 //! walks), `reader` (bytes), `tail` and `indexer`/`index` (the derived
-//! sled index), [`codec`] (record bytes), `segment` (files), `roll`
+//! sled index), `secondary` (its event-type and category trees; `category`
+//! says what a category is), `by_index` (`$all` reads through them),
+//! `names` (listing types and categories), [`codec`] (record bytes), `segment` (files), `roll`
 //! (a roll-over's files, undone on a full disk), `recovery` (open-time
 //! scan), `durable_end` (the log's durable end after a failed fsync),
 //! `notify` (head watch), [`snapshot`], [`verify`]
@@ -23,6 +25,8 @@
 //! [`clock`], [`stats`].
 
 pub mod backup;
+mod by_index;
+mod category;
 pub mod clock;
 pub mod codec;
 mod compact;
@@ -33,6 +37,7 @@ mod index;
 mod indexer;
 pub mod lifecycle;
 pub mod limits;
+mod names;
 mod notify;
 mod plan;
 mod posmap;
@@ -43,6 +48,9 @@ mod request;
 mod roll;
 mod scan;
 pub mod scavenge;
+mod secondary;
+#[cfg(test)]
+mod secondary_tests;
 mod segment;
 mod segments;
 mod shared;
@@ -59,7 +67,7 @@ mod writer;
 
 pub use backup::{BackupFile, BackupFileKind, BackupView, RESTORING_MARKER};
 pub use error::{Error, Result};
-pub use limits::{MAX_SCAN_EVENTS_PER_READ, WRITER_QUEUE_REQUESTS};
+pub use limits::{MAX_LISTED_NAMES, MAX_SCAN_EVENTS_PER_READ, WRITER_QUEUE_REQUESTS};
 pub use request::CommitTiming;
 pub use scavenge::{ScavengeOptions, ScavengeState, ScavengeStatus};
 pub use snapshot::Snapshot;

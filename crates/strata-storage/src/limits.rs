@@ -68,8 +68,14 @@ pub const WRITER_QUEUE_REQUESTS: usize = 16_384;
 /// Streams whose heads the writer caches; past this the cache is cleared.
 pub const HEAD_CACHE_STREAMS: usize = 200_000;
 /// Most `$all` records one read call examines before returning a page, so a
-/// filter that rarely matches cannot hold a reader for the whole log.
+/// filter that rarely matches cannot hold a reader for the whole log. A
+/// read through the type or category index counts the records it reads.
 pub const MAX_SCAN_EVENTS_PER_READ: usize = 65_536;
+/// Most names one `Store::list_event_types` / `Store::list_categories`
+/// call returns (a larger limit is cut to this); page with `after`.
+pub const MAX_LISTED_NAMES: usize = 1_000;
+/// The default `Options::category_separator` (KurrentDB's convention).
+pub const DEFAULT_CATEGORY_SEPARATOR: char = '-';
 /// Bytes read at a time by sequential scans (512 KiB).
 pub const SCAN_CHUNK_BYTES: usize = 512 * 1024;
 /// Bytes read for a single random record; more is read if it is larger.

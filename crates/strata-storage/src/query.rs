@@ -6,7 +6,8 @@
 //! most [`MAX_SCAN_EVENTS_PER_READ`] records per call.
 //!
 //! Not here: how a stream's events are found (`shared::walk_stream`), how
-//! bytes are read (`reader`).
+//! bytes are read (`reader`), `$all` reads through the event-type and
+//! category indexes (`by_index`).
 
 use crate::codec::RecordView;
 use crate::error::Result;
@@ -76,12 +77,15 @@ pub(crate) fn read_stream(
 /// `$all` from `from`: up to `max_count` visible events that pass `filter`
 /// (every record as stored when `filter` is `None`: the raw log),
 /// examining at most [`MAX_SCAN_EVENTS_PER_READ`] records.
+/// With `use_indexes`, a filter the event-type or category index can serve
+/// is read through it (`by_index`), with the same result.
 pub(crate) fn read_all(
     sh: &Shared,
     from: AllFrom,
     direction: Direction,
     max_count: usize,
     filter: Option<&Filter>,
+    use_indexes: bool,
 ) -> Result<AllPage> {
     let log = sh.reader();
     let head = log.committed.head;
@@ -94,6 +98,11 @@ pub(crate) fn read_all(
         (AllFrom::Position(p), Direction::Forwards) => p.max(1),
         (AllFrom::Position(p), Direction::Backwards) => p.min(head),
     };
+    if let Some(f) = filter.filter(|_| use_indexes) {
+        if let Some(plan) = crate::by_index::plan(sh, f)? {
+            return crate::by_index::read(sh, &log, start, direction, max_count, f, &plan);
+        }
+    }
     let mut scanned = 0usize;
     let mut visibility = AllVisibility::new(sh);
     let mut failed = None;

@@ -136,6 +136,12 @@ impl Store {
         self.inner.report
     }
 
+    /// The shared state, for the crate's own tests.
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &Arc<crate::shared::Shared> {
+        &self.inner.shared
+    }
+
     /// Submits a transaction; `done` runs on the writer thread once it is
     /// durable (or rejected). `done` must be cheap and must not block.
     /// Invalid input is rejected before queueing, and `done` gets the error.
@@ -382,6 +388,11 @@ impl Store {
     /// Reads `$all` from `from`, returning up to `max_count` events that
     /// pass `filter`, examining at most
     /// [`MAX_SCAN_EVENTS_PER_READ`](crate::limits::MAX_SCAN_EVENTS_PER_READ) records.
+    /// A filter on event types (without system records) or on stream
+    /// prefixes that each fix a category (`order-`: see
+    /// [`Options::category_separator`]) is served by the event-type or
+    /// category index, examining only the records it names: the same
+    /// events, and `scanned_to` at the end when the index has no more.
     pub fn read_all(
         &self,
         from: AllFrom,
@@ -389,7 +400,45 @@ impl Store {
         max_count: usize,
         filter: &Filter,
     ) -> Result<AllPage> {
-        query::read_all(&self.inner.shared, from, direction, max_count, Some(filter))
+        query::read_all(
+            &self.inner.shared,
+            from,
+            direction,
+            max_count,
+            Some(filter),
+            true,
+        )
+    }
+
+    /// [`Store::read_all`] by a scan of the log, never through the
+    /// event-type or category index: the reference the index-backed reads
+    /// are tested and measured against. Same result, slower.
+    #[doc(hidden)]
+    pub fn read_all_by_scan(
+        &self,
+        from: AllFrom,
+        direction: Direction,
+        max_count: usize,
+        filter: &Filter,
+    ) -> Result<AllPage> {
+        let sh = &self.inner.shared;
+        query::read_all(sh, from, direction, max_count, Some(filter), false)
+    }
+
+    /// Event types of application events (system records have none here),
+    /// in name order after `after` (exclusive), at most `limit` (cut to
+    /// [`MAX_LISTED_NAMES`](crate::limits::MAX_LISTED_NAMES)), each with
+    /// its events in the log that no scavenge has dropped, visible or not.
+    pub fn list_event_types(&self, after: Option<&str>, limit: usize) -> Result<Vec<NameCount>> {
+        let kind = crate::secondary::Kind::EventType;
+        crate::names::list(&self.inner.shared, kind, after, limit)
+    }
+
+    /// Categories (a stream name up to its first
+    /// [`Options::category_separator`]), as [`Store::list_event_types`].
+    pub fn list_categories(&self, after: Option<&str>, limit: usize) -> Result<Vec<NameCount>> {
+        let kind = crate::secondary::Kind::Category;
+        crate::names::list(&self.inner.shared, kind, after, limit)
     }
 
     /// Reads the log forwards from position `from` as stored: every record,
@@ -403,6 +452,7 @@ impl Store {
             Direction::Forwards,
             max_count,
             None,
+            false,
         )
     }
 
@@ -577,7 +627,7 @@ mod tests {
     }
 
     fn dump(dir: &Path) -> Vec<(String, Vec<u8>, Vec<u8>)> {
-        Index::open(&dir.join("index")).unwrap().dump()
+        Index::open(&dir.join("index"), '-').unwrap().dump()
     }
 
     #[test]

@@ -13,6 +13,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) struct TailEntry {
     pub stream: Arc<str>,
+    /// For `$all` reads through the secondary indexes, which take what is
+    /// not yet indexed from here.
+    pub event_type: Arc<str>,
     pub revision: Revision,
 }
 
@@ -45,10 +48,27 @@ impl Tail {
         self.entries.len()
     }
 
-    /// First position held, or the next position to come when empty.
-    #[cfg(test)]
+    /// First position held, or the next position to come when empty:
+    /// every position before it is in sled.
     pub(crate) fn first(&self) -> Position {
         self.first
+    }
+
+    /// The entries at positions `lo..=hi` held here, in position order.
+    pub(crate) fn range(
+        &self,
+        lo: Position,
+        hi: Position,
+    ) -> impl DoubleEndedIterator<Item = (Position, &TailEntry)> {
+        let end = self.first + self.entries.len() as u64;
+        let lo = lo.clamp(self.first, end);
+        let hi = hi.saturating_add(1).min(end).max(lo);
+        let skip = (lo - self.first) as usize;
+        let take = (hi - lo) as usize;
+        self.entries
+            .range(skip..skip + take)
+            .enumerate()
+            .map(move |(i, e)| (lo + i as u64, e))
     }
 
     /// Appends the entry for position `first + len`.
@@ -141,6 +161,7 @@ mod tests {
     fn e(stream: &str, rev: u64) -> TailEntry {
         TailEntry {
             stream: Arc::from(stream),
+            event_type: Arc::from("T"),
             revision: rev,
         }
     }
@@ -153,6 +174,15 @@ mod tests {
         t.push(12, e("a", 1));
         assert_eq!(t.stream_head("a"), Some((1, 12)));
         assert_eq!(t.stream_rev("b", 5), Some(11));
+        let at = |lo, hi| t.range(lo, hi).map(|(p, _)| p).collect::<Vec<_>>();
+        assert_eq!(at(0, 100), [10, 11, 12]);
+        assert_eq!(at(11, 11), [11]);
+        assert_eq!(at(12, 11), Vec::<u64>::new());
+        assert_eq!(at(13, 100), Vec::<u64>::new());
+        assert_eq!(
+            t.range(0, 11).rev().map(|(p, _)| p).collect::<Vec<_>>(),
+            [11, 10]
+        );
         t.prune_through(11);
         assert_eq!(t.first(), 12);
         assert_eq!(t.stream_head("b"), None);

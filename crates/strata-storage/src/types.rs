@@ -204,6 +204,17 @@ pub struct AllPage {
     pub reached_end: bool,
 }
 
+/// An event type or a category, as listed by `Store::list_event_types` and
+/// `Store::list_categories`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameCount {
+    /// The event type or category.
+    pub name: String,
+    /// Its events in the log that no scavenge has dropped, visible or not
+    /// (system records are in no count).
+    pub events: u64,
+}
+
 /// A stream name and its last revision, as listed by `list_streams`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamInfo {

@@ -421,6 +421,8 @@ impl Writer {
             let stream: Arc<str> = Arc::from(a.stream.as_str());
             let first_pos = *next_pos;
             let mut prev = prev_pos;
+            // One allocation per run of events of the same type.
+            let mut event_type: Option<Arc<str>> = None;
             for (i, e) in a.events.iter().enumerate() {
                 let pos = *next_pos;
                 let rev = first_rev + i as u64;
@@ -444,10 +446,16 @@ impl Writer {
                     },
                     &mut self.buf,
                 );
+                let ty = match &event_type {
+                    Some(t) if **t == *e.event_type => t.clone(),
+                    _ => Arc::from(e.event_type.as_str()),
+                };
+                event_type = Some(ty.clone());
                 g.entries.push((
                     pos,
                     TailEntry {
                         stream: stream.clone(),
+                        event_type: ty,
                         revision: rev,
                     },
                 ));
