@@ -23,12 +23,15 @@
 
 use crate::category::category_of_prefix;
 use crate::error::Result;
-use crate::limits::MAX_SCAN_EVENTS_PER_READ;
-use crate::reader::{Found, LogReader, PointReader};
+use crate::limits::{LOCATE_BATCH_POSITIONS, MAX_SCAN_EVENTS_PER_READ};
+use crate::posmap::DROPPED;
+use crate::reader::{Found, Loc, LogReader, PointReader};
 use crate::secondary::{Cursor, Kind};
+use crate::segments::Segment;
 use crate::shared::{missing, Shared};
 use crate::types::{AllPage, Direction, Filter, Position, RecordedEvent};
 use crate::visible::AllVisibility;
+use std::sync::Arc;
 
 /// Which index serves a read, and which of its names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,8 +111,57 @@ impl Merge {
     }
 }
 
+/// Finds candidates' records through a window of one segment's position
+/// map, read [`LOCATE_BATCH_POSITIONS`] entries at a time in read order.
+#[derive(Default)]
+struct Locator {
+    seg: Option<Arc<Segment>>,
+    /// Position of `entries[0]`.
+    first: Position,
+    entries: Vec<u32>,
+}
+
+impl Locator {
+    fn find(&mut self, log: &LogReader<'_>, pos: Position, forwards: bool) -> Result<Found> {
+        if pos == 0 || pos > log.committed.head {
+            return Ok(Found::Missing);
+        }
+        let held = |l: &Locator| {
+            l.seg.is_some() && pos >= l.first && pos - l.first < l.entries.len() as u64
+        };
+        if !held(self) {
+            let Some(seg) = log.segments.for_position(pos) else {
+                return Ok(Found::Missing);
+            };
+            let n = LOCATE_BATCH_POSITIONS as u64;
+            self.first = match forwards {
+                true => pos,
+                false => pos.saturating_sub(n - 1).max(seg.base),
+            };
+            self.entries = seg.map.entries(seg.base, self.first, n as usize)?;
+            self.seg = Some(seg);
+            if !held(self) {
+                return Ok(Found::Missing);
+            }
+        }
+        let (Some(seg), Some(&offset)) = (&self.seg, self.entries.get((pos - self.first) as usize))
+        else {
+            return Ok(Found::Missing);
+        };
+        Ok(match offset {
+            DROPPED => Found::Dropped,
+            offset => Found::At(Loc {
+                seg: seg.base,
+                offset,
+            }),
+        })
+    }
+}
+
 /// Reads candidates into a page, as the scan visits records.
 struct Visit<'r, 'a, 's> {
+    locator: Locator,
+    forwards: bool,
     pr: PointReader<'r, 'a>,
     visibility: AllVisibility<&'s Shared>,
     filter: &'s Filter,
@@ -120,7 +172,7 @@ struct Visit<'r, 'a, 's> {
 impl Visit<'_, '_, '_> {
     /// Reads `pos`; true when the page is full (events or records read).
     fn visit(&mut self, pos: Position, page: &mut AllPage) -> Result<bool> {
-        match self.pr.log().find(pos)? {
+        match self.locator.find(self.pr.log(), pos, self.forwards)? {
             Found::At(loc) => {
                 let (filter, visibility) = (self.filter, &mut self.visibility);
                 let event = self
@@ -169,6 +221,8 @@ pub(crate) fn read(
     };
     if lo <= hi && max_count > 0 {
         let mut visit = Visit {
+            locator: Locator::default(),
+            forwards,
             pr: PointReader::new(log),
             visibility: AllVisibility::new(sh),
             filter,

@@ -71,6 +71,10 @@ pub const HEAD_CACHE_STREAMS: usize = 200_000;
 /// filter that rarely matches cannot hold a reader for the whole log. A
 /// read through the type or category index counts the records it reads.
 pub const MAX_SCAN_EVENTS_PER_READ: usize = 65_536;
+/// Position-map entries a read through the type or category index fetches
+/// at a time (4 KiB of a sealed segment's map): nearby candidates cost one
+/// read of the map, not one each.
+pub const LOCATE_BATCH_POSITIONS: usize = 1_024;
 /// Most names one `Store::list_event_types` / `Store::list_categories`
 /// call returns (a larger limit is cut to this); page with `after`.
 pub const MAX_LISTED_NAMES: usize = 1_000;

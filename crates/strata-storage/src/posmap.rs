@@ -124,6 +124,33 @@ pub(crate) enum PosMap {
 
 impl PosMap {
     /// Where position `pos` of the segment starting at `base` is.
+    /// The raw entries (offsets, or `DROPPED`) of positions `pos..pos + n`,
+    /// fewer at the map's end: one read of a sealed map for many nearby
+    /// positions (reads through the type and category indexes).
+    pub(crate) fn entries(&self, base: Position, pos: Position, n: usize) -> Result<Vec<u32>> {
+        let Some(i) = pos.checked_sub(base) else {
+            return Ok(Vec::new());
+        };
+        match self {
+            PosMap::Active(v) => {
+                let v = v.read().unwrap();
+                let from = (i as usize).min(v.len());
+                Ok(v[from..v.len().min(from + n)].to_vec())
+            }
+            PosMap::Sealed { file, count } => {
+                if i >= *count {
+                    return Ok(Vec::new());
+                }
+                let n = n.min((*count - i) as usize);
+                let mut b = vec![0u8; 4 * n];
+                file.read_exact_at(&mut b, HEADER_BYTES as u64 + 4 * i)?;
+                Ok(b.chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect())
+            }
+        }
+    }
+
     pub(crate) fn locate(&self, base: Position, pos: Position) -> Result<Located> {
         let Some(i) = pos.checked_sub(base) else {
             return Ok(Located::Outside);
