@@ -1,11 +1,13 @@
-//! Tests of the event-type and category indexes that need the crate's
+//! Tests of the index (stream and secondary trees) that need the crate's
 //! inside: the index rebuilt from the log equals the incrementally built
-//! one byte for byte (also after a scavenge, and after a crash that left
+//! one byte for byte (over segment roll-overs, after a scavenge, and after
+//! a crash that left
 //! the index's `indexed_through` behind the blocks it had written), and
 //! reads of events the indexer has not reached are served from the tail.
 //! The behaviour seen through `Store` is in `tests/type_category_index.rs`.
 
 use crate::index::Index;
+use crate::limits::MIN_SEGMENT_MAX_BYTES;
 use crate::scavenge::{ScavengeOptions, ScavengeState};
 use crate::store::{Options, Store};
 use crate::types::*;
@@ -25,6 +27,17 @@ fn ev(ty: &str) -> NewEvent {
 /// Every index entry, the index closed.
 fn dump(dir: &Path) -> Vec<(String, Vec<u8>, Vec<u8>)> {
     Index::open(&dir.join("index"), '-').unwrap().dump()
+}
+
+/// Event `i` of the stream index's rebuild test: types T0..T2.
+fn ev_n(i: u64) -> NewEvent {
+    NewEvent {
+        id: uuid::Uuid::new_v4(),
+        event_type: format!("T{}", i % 3),
+        content_type: "application/json".into(),
+        data: format!("{{\"i\":{i}}}").into_bytes(),
+        metadata: vec![],
+    }
 }
 
 fn secondary_entries(d: &[(String, Vec<u8>, Vec<u8>)]) -> usize {
@@ -219,4 +232,47 @@ fn which_filters_the_indexes_serve() {
         kind(f(&["Rare"], &["order-"], false)).unwrap().0,
         Kind::EventType
     );
+}
+
+#[test]
+fn deleting_the_index_rebuilds_an_identical_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        segment_max_bytes: MIN_SEGMENT_MAX_BYTES,
+        ..Options::default()
+    };
+    let s = Store::open(dir.path(), opts.clone()).unwrap();
+    for i in 0..3000u64 {
+        let n = 1 + (i % 4) as usize;
+        let events: Vec<_> = (0..n as u64).map(ev_n).collect();
+        s.append(&format!("stream-{}", i % 97), ExpectedRevision::Any, events)
+            .unwrap();
+    }
+    for _ in 0..3 {
+        s.append(
+            "big",
+            ExpectedRevision::Any,
+            (0..15)
+                .map(|_| NewEvent {
+                    data: vec![7; 1 << 20],
+                    ..ev_n(0)
+                })
+                .collect(),
+        )
+        .unwrap();
+    }
+    s.append("after-roll", ExpectedRevision::Any, vec![ev_n(1)])
+        .unwrap();
+    assert!(s.stats().unwrap().segments >= 2);
+    let head = s.head();
+    s.close().unwrap();
+    drop(s);
+    let original = dump(dir.path());
+    assert!(!original.is_empty());
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let s = Store::open(dir.path(), opts).unwrap();
+    assert_eq!(s.open_report().index_was_at, 0);
+    assert_eq!(s.indexed_position(), head);
+    drop(s);
+    assert_eq!(dump(dir.path()), original);
 }
