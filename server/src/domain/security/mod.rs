@@ -370,7 +370,7 @@ impl Node {
         if let Some(t) = &caller.token {
             let now = strata_storage::clock::now_micros();
             let live = self.security.read().tokens.contains_key(&t.id)
-                && !t.expires_micros.is_some_and(|e| e <= now);
+                && t.expires_micros.is_none_or(|e| e > now);
             if !live {
                 return None;
             }
