@@ -52,6 +52,19 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<ExportTraceServiceReques
     (format!("http://{addr}"), rx)
 }
 
+/// Waits for the receiver's next export and adds its spans to `spans`.
+async fn receive(
+    exported: &mut mpsc::UnboundedReceiver<ExportTraceServiceRequest>,
+    spans: &mut Vec<Span>,
+) {
+    let req = exported.recv().await.expect("receiver running");
+    for rs in req.resource_spans {
+        for ss in rs.scope_spans {
+            spans.extend(ss.spans);
+        }
+    }
+}
+
 fn hex(id: &[u8]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -116,12 +129,7 @@ async fn an_append_and_a_read_are_span_trees_in_the_clients_trace() {
                 .iter()
                 .any(|s| s.name == *n && s.trace_id == trace_id.to_bytes())
         }) {
-            let req = exported.recv().await.expect("receiver running");
-            for rs in req.resource_spans {
-                for ss in rs.scope_spans {
-                    spans.extend(ss.spans);
-                }
-            }
+            receive(&mut exported, &mut spans).await;
         }
     })
     .await;
@@ -230,12 +238,7 @@ async fn an_append_over_a_session_is_a_span_in_the_clients_trace_with_its_commit
             if let Some(found) = ours(&spans) {
                 return found;
             }
-            let req = exported.recv().await.expect("receiver running");
-            for rs in req.resource_spans {
-                for ss in rs.scope_spans {
-                    spans.extend(ss.spans);
-                }
-            }
+            receive(&mut exported, &mut spans).await;
         }
     })
     .await;
@@ -302,12 +305,7 @@ async fn with_a_zero_sample_ratio_only_requests_their_caller_sampled_are_exporte
             .iter()
             .any(|s| s.name == "commit" && s.trace_id == trace_id.to_bytes())
         {
-            let req = exported.recv().await.expect("receiver running");
-            for rs in req.resource_spans {
-                for ss in rs.scope_spans {
-                    spans.extend(ss.spans);
-                }
-            }
+            receive(&mut exported, &mut spans).await;
         }
     })
     .await;
