@@ -28,7 +28,9 @@
 //! writes are idempotent.
 
 use crate::error::Result;
-use crate::limits::{INDEX_CACHE_BYTES, INDEX_FLUSH_EVERY, STREAM_SPARSE_INTERVAL_REVISIONS};
+use crate::limits::{
+    INDEX_CACHE_BYTES, INDEX_FLUSH_EVERY, INDEX_LOCK_WAIT, STREAM_SPARSE_INTERVAL_REVISIONS,
+};
 use crate::secondary::{Grouped, Held, Secondary};
 use crate::types::{Position, Revision};
 use std::collections::HashMap;
@@ -98,11 +100,29 @@ fn open_sled(path: &Path, separator: char) -> sled::Result<Index> {
     })
 }
 
+/// [`open_sled`], waiting up to [`INDEX_LOCK_WAIT`] while sled's lock on
+/// the directory is still held (a store of this process just closed: its
+/// threads drop the index a moment after `close` returns).
+fn open_sled_waiting(path: &Path, separator: char) -> sled::Result<Index> {
+    let deadline = std::time::Instant::now() + INDEX_LOCK_WAIT;
+    loop {
+        match open_sled(path, separator) {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
+}
+
 impl Index {
     /// Opens the index in `path`, whose categories split stream names at
     /// `separator`.
     pub(crate) fn open(path: &Path, separator: char) -> Result<Index> {
-        let index = match open_sled(path, separator) {
+        let index = match open_sled_waiting(path, separator) {
             Ok(index) => index,
             // sled writes some files (its `conf`) without fsync, so a power
             // cut can leave an index that does not open. It is derived:

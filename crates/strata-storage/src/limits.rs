@@ -51,6 +51,11 @@ pub const STREAM_SPARSE_INTERVAL_REVISIONS: u64 = 64;
 /// How long the idle indexer sleeps between checks for new events (it is
 /// also woken by every commit).
 pub const INDEXER_IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Longest an open waits for sled's own lock on `index/`. The data
+/// directory's `LOCK` is already held by then, so only a store of this
+/// same process that was just closed can still hold it, while its last
+/// threads let go of the index.
+pub const INDEX_LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How long the indexer waits before retrying a failed index write (reads
 /// are served from the in-memory tail meanwhile).
 pub const INDEX_RETRY_DELAY: Duration = Duration::from_secs(1);
