@@ -71,6 +71,15 @@ fn rss_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// The process's peak resident set so far (`VmHWM`): what sampling every
+/// 100 ms can miss.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 fn cpu_ticks(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &s[s.rfind(')')? + 2..];
@@ -115,7 +124,12 @@ impl Probe {
         let secs = self.start.elapsed().as_secs_f64();
         let ticks = cpu_ticks(self.pid).unwrap_or(self.ticks0) - self.ticks0;
         let end = rss_mib(self.pid).unwrap_or(0.0);
-        let max = self.max.lock().unwrap().max(end);
+        let max = self
+            .max
+            .lock()
+            .unwrap()
+            .max(end)
+            .max(peak_rss_mib(self.pid).unwrap_or(0.0));
         // Linux reports CPU in clock ticks of 1/100 s.
         ServerUsage {
             rss_max_mib: max,

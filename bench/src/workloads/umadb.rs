@@ -4,17 +4,22 @@
 //! `umadb` feature (its client pulls in a TLS stack the rest does not need).
 //!
 //! UmaDB has no streams: an "append" is a list of events (type, tags, data)
-//! appended at the end, durable before the answer. Single-event appends with
-//! no condition correspond to Strata's expected revision `any`.
+//! appended at the end, durable before the answer. A Strata stream is a tag
+//! here. Appends with no condition correspond to Strata's expected revision
+//! `any`; `--condition exact` is the optimistic-concurrency append, UmaDB's
+//! way (a DCB condition): fail if any event with the stream's tag exists
+//! after the position this client last appended to it (none at all for a
+//! new stream) — what Strata's exact expected revision checks.
 
 use super::finish;
 use crate::report::{new_hist, Latency, Report};
+use crate::server::Probe;
 use anyhow::{anyhow, Result};
 use clap::Args;
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 use umadb_client::UmaDbClient;
-use umadb_dcb::{DcbEvent, DcbEventStoreAsync};
+use umadb_dcb::{DcbAppendCondition, DcbEvent, DcbEventStoreAsync, DcbQuery, DcbQueryItem};
 
 #[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct UmaAppendArgs {
@@ -33,6 +38,23 @@ pub struct UmaAppendArgs {
     /// Seconds to run.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
+    /// Streams (tags) per client, as Strata's `--streams-per-client`.
+    #[arg(long, default_value_t = 16)]
+    pub streams_per_client: usize,
+    /// `none` (no condition) or `exact` (the DCB equivalent of an exact
+    /// expected revision: see the module's doc).
+    #[arg(long, default_value = "none")]
+    pub condition: String,
+    /// The UmaDB server's pid: sample its CPU and peak RSS while running.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+}
+
+/// The condition that makes an append to `tag` an exact-revision append:
+/// no event with the tag after `last` (the position of this client's last
+/// append to it), or none at all when it has never been appended to.
+fn exact(tag: &str, last: Option<u64>) -> DcbAppendCondition {
+    DcbAppendCondition::new(DcbQuery::new().item(DcbQueryItem::new().tags([tag]))).after(last)
 }
 
 fn event(size: usize, tag: &str) -> DcbEvent {
@@ -46,6 +68,15 @@ fn event(size: usize, tag: &str) -> DcbEvent {
 }
 
 pub async fn run_append(a: UmaAppendArgs) -> Result<Report> {
+    anyhow::ensure!(
+        a.condition == "none" || a.condition == "exact",
+        "--condition is none or exact"
+    );
+    anyhow::ensure!(
+        a.streams_per_client > 0,
+        "--streams-per-client must be at least 1"
+    );
+    let probe = a.server_pid.map(Probe::start);
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -58,14 +89,22 @@ pub async fn run_append(a: UmaAppendArgs) -> Result<Report> {
         tasks.push(tokio::spawn(async move {
             let mut h = new_hist();
             let (mut events, mut reqs, mut errors) = (0u64, 0u64, 0u64);
-            let tag = format!("bench-{c}");
+            let tags: Vec<String> = (0..a.streams_per_client)
+                .map(|k| format!("bench-{c}-{k}"))
+                .collect();
+            let mut last: Vec<Option<u64>> = vec![None; a.streams_per_client];
+            let mut i = 0usize;
             while Instant::now() < deadline {
+                let k = i % a.streams_per_client;
+                i += 1;
                 let batch = (0..a.events_per_append)
-                    .map(|_| event(a.event_size, &tag))
+                    .map(|_| event(a.event_size, &tags[k]))
                     .collect();
+                let condition = (a.condition == "exact").then(|| exact(&tags[k], last[k]));
                 let t = Instant::now();
-                match client.append(batch, None, None).await {
-                    Ok(_) => {
+                match client.append(batch, condition, None).await {
+                    Ok(position) => {
+                        last[k] = Some(position);
                         let _ = h.record(t.elapsed().as_micros() as u64);
                         events += a.events_per_append as u64;
                         reqs += 1;
@@ -91,6 +130,7 @@ pub async fn run_append(a: UmaAppendArgs) -> Result<Report> {
     }
     r.seconds = start.elapsed().as_secs_f64();
     r.latency = Some(Latency::from_hist(&hist));
+    r.server = probe.map(Probe::finish);
     Ok(finish(r, a.event_size))
 }
 
@@ -105,9 +145,14 @@ pub struct UmaCatchupArgs {
     /// Bytes per event.
     #[arg(long, default_value_t = 1024)]
     pub event_size: usize,
+    /// The UmaDB server's pid: sample its CPU and peak RSS during the read.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 pub async fn run_catchup(a: UmaCatchupArgs) -> Result<Report> {
+    // From the fill on, as for Strata's spawned server.
+    let probe = a.server_pid.map(Probe::start);
     let t = Instant::now();
     let writers = 8u64;
     let per = a.events.div_ceil(writers);
@@ -156,6 +201,7 @@ pub async fn run_catchup(a: UmaCatchupArgs) -> Result<Report> {
         ..Default::default()
     };
     r.seconds = start.elapsed().as_secs_f64();
+    r.server = probe.map(Probe::finish);
     r.events = got;
     r.requests = 1;
     r.notes.push(format!(
