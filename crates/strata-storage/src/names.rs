@@ -17,11 +17,13 @@ use crate::shared::Shared;
 use crate::types::{NameCount, Position};
 use std::collections::{BTreeMap, HashMap};
 
-/// Names of `kind` after `after` (exclusive), in name order, at most
-/// `limit` (cut to [`MAX_LISTED_NAMES`]).
+/// Names of `kind` starting with `prefix` (`""`: all), after `after`
+/// (exclusive), in name order, at most `limit` (cut to
+/// [`MAX_LISTED_NAMES`]).
 pub(crate) fn list(
     sh: &Shared,
     kind: Kind,
+    prefix: &str,
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<NameCount>> {
@@ -34,8 +36,10 @@ pub(crate) fn list(
     let _held = secondary.lock();
     // sled's first `limit` names and every name of the tail: the first
     // `limit` of their union are the answer.
-    let mut merged: BTreeMap<String, u64> =
-        secondary.list(kind, after, limit)?.into_iter().collect();
+    let mut merged: BTreeMap<String, u64> = secondary
+        .list(kind, prefix, after, limit)?
+        .into_iter()
+        .collect();
     let tail = sh.tail.read().unwrap();
     let mut in_tail: HashMap<&str, u64> = HashMap::new();
     for (_, e) in tail.range(0, Position::MAX) {
@@ -46,7 +50,7 @@ pub(crate) fn list(
             Kind::EventType => &*e.event_type,
             Kind::Category => category,
         };
-        if after.is_none_or(|a| name > a) {
+        if name.starts_with(prefix) && after.is_none_or(|a| name > a) {
             *in_tail.entry(name).or_default() += 1;
         }
     }

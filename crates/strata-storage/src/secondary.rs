@@ -363,17 +363,20 @@ impl Secondary {
         }
     }
 
-    /// Names of one kind after `after` (exclusive), in name order, with
-    /// their counts; at most `limit`.
+    /// Names of one kind starting with `prefix`, after `after`
+    /// (exclusive), in name order, with their counts; at most `limit`.
+    /// The count keys sort by name, so the names with a prefix are one
+    /// range, starting at the prefix itself.
     pub(crate) fn list(
         &self,
         kind: Kind,
+        prefix: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, u64)>> {
         let lo = match after {
-            Some(a) => Bound::Excluded(count_key(kind, a)),
-            None => Bound::Included(vec![kind.count_byte()]),
+            Some(a) if a >= prefix => Bound::Excluded(count_key(kind, a)),
+            _ => Bound::Included(count_key(kind, prefix)),
         };
         let hi = Bound::Excluded(vec![kind.count_byte() + 1]);
         let mut out = Vec::new();
@@ -382,10 +385,12 @@ impl Secondary {
                 break;
             }
             let (k, v) = r?;
-            let name = std::str::from_utf8(&k[1..])
-                .map_err(|_| corrupt(0, "a name that is not UTF-8"))?
-                .to_owned();
-            out.push((name, decode_count(&v)?));
+            let name =
+                std::str::from_utf8(&k[1..]).map_err(|_| corrupt(0, "a name that is not UTF-8"))?;
+            if !name.starts_with(prefix) {
+                break;
+            }
+            out.push((name.to_owned(), decode_count(&v)?));
         }
         Ok(out)
     }

@@ -89,7 +89,7 @@ fn a_rebuilt_index_equals_the_incremental_one_also_after_a_scavenge() {
     assert_eq!(rebuilt(dir.path()), incremental);
 
     let s = Store::open(dir.path(), Options::default()).unwrap();
-    let before = s.list_event_types(None, 100).unwrap();
+    let before = s.list_event_types("", None, 100).unwrap();
     s.start_scavenge(ScavengeOptions::default()).unwrap();
     while s.scavenge_status().unwrap().state == ScavengeState::Running {
         std::thread::sleep(Duration::from_millis(10));
@@ -97,7 +97,7 @@ fn a_rebuilt_index_equals_the_incremental_one_also_after_a_scavenge() {
     let st = s.scavenge_status().unwrap();
     assert_eq!(st.state, ScavengeState::Completed, "{st:?}");
     assert!(st.records_dropped > 0);
-    let after = s.list_event_types(None, 100).unwrap();
+    let after = s.list_event_types("", None, 100).unwrap();
     let total = |v: &[NameCount]| v.iter().map(|n| n.events).sum::<u64>();
     // Dropped records leave the counts ($$ records are in none).
     assert!(total(&after) < total(&before));

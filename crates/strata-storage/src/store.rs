@@ -425,20 +425,31 @@ impl Store {
         query::read_all(sh, from, direction, max_count, Some(filter), false)
     }
 
-    /// Event types of application events (system records have none here),
-    /// in name order after `after` (exclusive), at most `limit` (cut to
+    /// Event types of application events (system records have none here)
+    /// starting with `prefix` (`""`: all), in name order after `after`
+    /// (exclusive), at most `limit` (cut to
     /// [`MAX_LISTED_NAMES`](crate::limits::MAX_LISTED_NAMES)), each with
     /// its events in the log that no scavenge has dropped, visible or not.
-    pub fn list_event_types(&self, after: Option<&str>, limit: usize) -> Result<Vec<NameCount>> {
+    pub fn list_event_types(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<NameCount>> {
         let kind = crate::secondary::Kind::EventType;
-        crate::names::list(&self.inner.shared, kind, after, limit)
+        crate::names::list(&self.inner.shared, kind, prefix, after, limit)
     }
 
     /// Categories (a stream name up to its first
     /// [`Options::category_separator`]), as [`Store::list_event_types`].
-    pub fn list_categories(&self, after: Option<&str>, limit: usize) -> Result<Vec<NameCount>> {
+    pub fn list_categories(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<NameCount>> {
         let kind = crate::secondary::Kind::Category;
-        crate::names::list(&self.inner.shared, kind, after, limit)
+        crate::names::list(&self.inner.shared, kind, prefix, after, limit)
     }
 
     /// Reads the log forwards from position `from` as stored: every record,

@@ -120,12 +120,12 @@ fn a_kill_during_indexing_loses_nothing() {
             v.into_iter().map(|n| (n.name, n.events)).collect()
         };
         assert_eq!(
-            listed(s.list_event_types(None, 1000).unwrap()),
+            listed(s.list_event_types("", None, 1000).unwrap()),
             types,
             "seed {seed} round {round}"
         );
         assert_eq!(
-            listed(s.list_categories(None, 1000).unwrap()),
+            listed(s.list_categories("", None, 1000).unwrap()),
             cats,
             "seed {seed} round {round}"
         );

@@ -219,21 +219,49 @@ fn listed(v: Vec<NameCount>) -> BTreeMap<String, u64> {
 fn check_listings(s: &Store, ctx: &str) {
     let (types, cats) = counted_by_scan(s);
     assert_eq!(
-        listed(s.list_event_types(None, 100).unwrap()),
+        listed(s.list_event_types("", None, 100).unwrap()),
         types,
         "{ctx}"
     );
-    assert_eq!(listed(s.list_categories(None, 100).unwrap()), cats, "{ctx}");
+    assert_eq!(
+        listed(s.list_categories("", None, 100).unwrap()),
+        cats,
+        "{ctx}"
+    );
     // Paging by name, two at a time.
     let mut paged = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = s.list_categories(after.as_deref(), 2).unwrap();
+        let page = s.list_categories("", after.as_deref(), 2).unwrap();
         let Some(last) = page.last() else { break };
         after = Some(last.name.clone());
         paged.extend(page);
     }
     assert_eq!(listed(paged), cats, "{ctx}: paged");
+    // By prefix: the names starting with it, from sled and the tail alike;
+    // an `after` before the prefix's names starts at the first of them.
+    let firsts = cats.keys().chain(types.keys());
+    let firsts = firsts.map(|n| n.chars().take(1).collect::<String>());
+    for prefix in firsts.chain(["~".to_owned()]) {
+        let only = |all: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+            let mut m = all.clone();
+            m.retain(|n, _| n.starts_with(&prefix));
+            m
+        };
+        let got = s.list_categories(&prefix, Some("!"), 100).unwrap();
+        assert_eq!(listed(got), only(&cats), "{ctx}: prefix {prefix}");
+        let got = s.list_event_types(&prefix, None, 100).unwrap();
+        assert_eq!(listed(got.clone()), only(&types), "{ctx}: prefix {prefix}");
+        if let Some(first) = got.first() {
+            let rest = s.list_event_types(&prefix, Some(&first.name), 100).unwrap();
+            assert_eq!(
+                rest[..],
+                got[1..],
+                "{ctx}: prefix {prefix} after {}",
+                first.name
+            );
+        }
+    }
 }
 
 fn wait_scavenge(s: &Store) {
@@ -339,7 +367,7 @@ fn a_changed_separator_rebuilds_the_categories() {
             .unwrap();
     }
     let names = |s: &Store| -> Vec<(String, u64)> {
-        let l = s.list_categories(None, 10).unwrap();
+        let l = s.list_categories("", None, 10).unwrap();
         l.into_iter().map(|n| (n.name, n.events)).collect()
     };
     assert_eq!(
@@ -381,11 +409,11 @@ fn listings_are_cut_to_the_limit() {
         .collect();
     s.append("many-1", ExpectedRevision::Any, events).unwrap();
     assert_eq!(
-        s.list_event_types(None, usize::MAX).unwrap().len(),
+        s.list_event_types("", None, usize::MAX).unwrap().len(),
         MAX_LISTED_NAMES
     );
-    let rest = s.list_event_types(Some("T00999"), usize::MAX).unwrap();
+    let rest = s.list_event_types("", Some("T00999"), usize::MAX).unwrap();
     assert_eq!(rest.len(), 5);
     assert_eq!(rest[0].name, "T01000");
-    assert!(s.list_event_types(None, 0).unwrap().is_empty());
+    assert!(s.list_event_types("", None, 0).unwrap().is_empty());
 }
