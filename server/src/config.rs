@@ -51,6 +51,7 @@
 //! insecure = false
 //! admin_password_file = "/run/secrets/strata-admin"
 //! metrics_unauthenticated = false
+//! category_separator = "-"
 //! ```
 //!
 //! Not here: the command line's shape and the other subcommands (`main`),
@@ -128,6 +129,10 @@ pub struct ServeSettings {
     /// [default: false].
     #[arg(long, env = "STRATA_METRICS_UNAUTHENTICATED", num_args = 0..=1, default_missing_value = "true")]
     pub metrics_unauthenticated: Option<bool>,
+    /// One character that ends a stream name's category (`order-42` is in
+    /// `order`); changing it rebuilds the index at the next start [default: -].
+    #[arg(long, env = "STRATA_CATEGORY_SEPARATOR")]
+    pub category_separator: Option<String>,
 }
 
 /// The TOML file's contents: the same settings, each optional.
@@ -192,6 +197,27 @@ pub struct ServeConfig {
     /// `/metrics` needs no credentials.
     #[serde(default)]
     pub metrics_unauthenticated: bool,
+    /// Where a stream name's category ends. The index records the one it
+    /// was built with; opening with another rebuilds the whole index from
+    /// the log (derived data: safe, but it takes a while on a large store).
+    #[serde(
+        default = "default::category_separator",
+        deserialize_with = "one_character"
+    )]
+    pub category_separator: char,
+}
+
+/// A setting that must be one printable character (a TOML string, a flag
+/// or variable's value), with an error that says so.
+fn one_character<'de, D: serde::Deserializer<'de>>(d: D) -> Result<char, D::Error> {
+    let s = String::deserialize(d)?;
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if !c.is_control() => Ok(c),
+        _ => Err(serde::de::Error::custom(format!(
+            "category_separator must be one printable character, not {s:?}"
+        ))),
+    }
 }
 
 /// The serde defaults of [`ServeConfig`], each the owning module's constant.
@@ -224,6 +250,9 @@ mod default {
     }
     pub fn otlp_sample_ratio() -> f64 {
         crate::telemetry::otel::DEFAULT_SAMPLE_RATIO
+    }
+    pub fn category_separator() -> char {
+        strata_storage::limits::DEFAULT_CATEGORY_SEPARATOR
     }
 }
 
@@ -413,7 +442,7 @@ mod tests {
              segment_max_bytes = 1048576\nmax_subscriptions = 2\n\
              max_connections = 3\nsnapshots_per_stream = 4\n\
              otlp_endpoint = \"http://collector:4317\"\n\
-             otlp_sample_ratio = 0.25",
+             otlp_sample_ratio = 0.25\ncategory_separator = \"_\"",
         )
         .unwrap();
         let c = merge(ServeSettings::default(), all, None).unwrap();
@@ -435,6 +464,7 @@ mod tests {
                 insecure: false,
                 admin_password_file: None,
                 metrics_unauthenticated: false,
+                category_separator: '_',
             }
         );
         assert_eq!(default::listen().to_string(), DEFAULT_LISTEN);
@@ -457,6 +487,28 @@ mod tests {
             at("127.0.0.1:2113", "tls_cert = \"c\"").is_err(),
             "a cert without a key"
         );
+    }
+
+    #[test]
+    fn a_category_separator_is_one_printable_character() {
+        let sep = |cli: Option<&str>, file: &str| {
+            let file: FileConfig = toml::from_str(file).unwrap();
+            let cli = ServeSettings {
+                category_separator: cli.map(str::to_owned),
+                ..Default::default()
+            };
+            merge(cli, file, None).map(|c| c.category_separator)
+        };
+        assert_eq!(sep(None, "").unwrap(), '-');
+        assert_eq!(sep(None, "category_separator = \"→\"").unwrap(), '→');
+        assert_eq!(sep(Some(":"), "category_separator = \"_\"").unwrap(), ':');
+        for bad in ["", "--", "\t"] {
+            let e = sep(Some(bad), "").unwrap_err();
+            assert!(
+                format!("{e:#}").contains("category_separator must be one printable character"),
+                "{bad:?}: {e:#}"
+            );
+        }
     }
 
     #[test]

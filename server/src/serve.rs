@@ -60,6 +60,7 @@ pub fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let opts = Options {
         segment_max_bytes: cfg.segment_max_bytes,
         snapshots_per_stream: cfg.snapshots_per_stream,
+        category_separator: cfg.category_separator,
         ..Options::default()
     };
     let store = open_store(&cfg.data_dir, opts)?;
@@ -185,6 +186,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         max_connections = cfg.max_connections,
         max_subscriptions = cfg.max_subscriptions,
         snapshots_per_stream = cfg.snapshots_per_stream,
+        category_separator = %cfg.category_separator,
         consumer_groups = groups,
         tls = tls.is_some(),
         client_certificates = tls.as_ref().is_some_and(Tls::mutual),

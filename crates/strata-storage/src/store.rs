@@ -452,6 +452,11 @@ impl Store {
         crate::names::list(&self.inner.shared, kind, prefix, after, limit)
     }
 
+    /// The [`Options::category_separator`] the store was opened with.
+    pub fn category_separator(&self) -> char {
+        self.inner.shared.index.secondary().separator()
+    }
+
     /// Reads the log forwards from position `from` as stored: every record,
     /// system records and records hidden by lifecycle rules included (not
     /// those a scavenge dropped). For consumers that keep recent records

@@ -1,17 +1,47 @@
-//! What the server holds and allows: the stream listing (paged by name)
-//! and the facts a client asks for before it writes (head, index progress,
-//! version, input limits).
+//! What the server holds and allows: the stream listing (paged by name),
+//! the event types and categories the secondary indexes know (paged by
+//! name, with their event counts), and the facts a client asks for before
+//! it writes (head, index progress, version, input limits).
+//!
+//! Who may see which names is the adapters' check (`security`), as for the
+//! stream listing: a page here holds every name.
 //!
 //! Not here: per-stream metadata or statistics (none are kept yet), or the
 //! wire's messages (the adapters).
 
 use super::{blocking, Error, Node};
-use strata_storage::{limits, Position, StreamInfo};
+use strata_storage::{limits, NameCount, Position, StreamInfo};
 
 /// Page size of a stream listing when the request gives none.
 pub const DEFAULT_LIST_PAGE_SIZE: u32 = 100;
 /// Largest stream listing page; larger requests are clamped to it (not an error).
 pub const MAX_LIST_PAGE_SIZE: u32 = 1000;
+
+/// Page size of an event-type or category listing when the request gives none.
+pub const DEFAULT_NAME_PAGE_SIZE: u32 = 100;
+/// Largest event-type or category listing page; larger requests are
+/// clamped to it (not an error). The store's own cap per call.
+pub const MAX_NAME_PAGE_SIZE: u32 = limits::MAX_LISTED_NAMES as u32;
+
+/// Which secondary index a name listing reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// Event types of application events.
+    EventType,
+    /// Stream categories (a name up to the first category separator).
+    Category,
+}
+
+/// One page of an event-type or category listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePage {
+    /// Names in name order, with their event counts.
+    pub names: Vec<NameCount>,
+    /// Where the next page starts (pass as `after`); `None` on the last
+    /// page. A full page of [`MAX_NAME_PAGE_SIZE`] always has one (the
+    /// page after may be empty).
+    pub next_after: Option<String>,
+}
 
 /// One page of a stream listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +102,45 @@ impl Node {
             streams,
             next_after,
         })
+    }
+
+    /// Event types or categories (`kind`) whose names start with `prefix`,
+    /// after the name `after`, in name order, each with its event count;
+    /// `page_size` as for [`Node::list_streams`], at most
+    /// [`MAX_NAME_PAGE_SIZE`].
+    pub async fn list_names(
+        &self,
+        kind: NameKind,
+        prefix: String,
+        after: Option<String>,
+        page_size: u32,
+    ) -> Result<NamePage, Error> {
+        let size = match page_size {
+            0 => DEFAULT_NAME_PAGE_SIZE,
+            n => n.min(MAX_NAME_PAGE_SIZE),
+        } as usize;
+        // One more than a page tells whether another follows, except at
+        // the store's cap, where a full page must assume one does.
+        let ask = (size + 1).min(limits::MAX_LISTED_NAMES);
+        let store = self.store.clone();
+        let mut names = blocking(move || {
+            let after = after.as_deref();
+            match kind {
+                NameKind::EventType => store.list_event_types(&prefix, after, ask),
+                NameKind::Category => store.list_categories(&prefix, after, ask),
+            }
+        })
+        .await?;
+        let more = names.len() > size || (ask == size && names.len() == size);
+        names.truncate(size);
+        let next_after = more.then(|| names.last().map(|n| n.name.clone())).flatten();
+        tracing::debug!(?kind, returned = names.len(), more, "listed names");
+        Ok(NamePage { names, next_after })
+    }
+
+    /// The character that ends a stream name's category (the store's).
+    pub fn category_separator(&self) -> char {
+        self.store.category_separator()
     }
 
     /// The server's state and limits, now.

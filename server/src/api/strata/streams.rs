@@ -1,6 +1,7 @@
-//! `strata.v1.Streams` over [`Node`]: append, read, list, subscribe, server
-//! info and stream lifecycle (metadata, delete), each a conversion, one
-//! domain call and a conversion back. `AppendSession` is handed to
+//! `strata.v1.Streams` over [`Node`]: append, read, list (streams, event
+//! types, categories), subscribe, server info and stream lifecycle
+//! (metadata, delete), each a conversion, one domain call and a conversion
+//! back. `AppendSession` is handed to
 //! `session`, which owns it.
 //!
 //! Reads and subscriptions are streamed: the domain hands over a bounded
@@ -12,6 +13,7 @@
 
 use super::convert;
 use crate::api::{auth, status};
+use crate::domain::catalog::NameKind;
 use crate::domain::read::ReadTarget;
 use crate::domain::security::{still_covers, Access, Need, Permission};
 use crate::domain::subscribe::SubscribeTarget;
@@ -179,6 +181,56 @@ impl Streams for StreamsService {
                 .map(convert::stream_summary)
                 .collect(),
             next_page_token: page.next_after.unwrap_or_default(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(prefix = %request.get_ref().prefix, page_size = request.get_ref().page_size))]
+    async fn list_event_types(
+        &self,
+        request: Request<pb::ListEventTypesRequest>,
+    ) -> Result<Response<pb::ListEventTypesResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        // A type's count sums events of any stream: read on them all.
+        caller
+            .check(Need::Streams(Permission::Read, ""))
+            .map_err(status::from_domain)?;
+        let r = request.into_inner();
+        let after = (!r.page_token.is_empty()).then_some(r.page_token);
+        let page = self
+            .node
+            .list_names(NameKind::EventType, r.prefix, after, r.page_size)
+            .await
+            .map_err(status::from_domain)?;
+        Ok(Response::new(pb::ListEventTypesResponse {
+            event_types: convert::name_counts(page.names),
+            next_page_token: page.next_after.unwrap_or_default(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(prefix = %request.get_ref().prefix, page_size = request.get_ref().page_size))]
+    async fn list_categories(
+        &self,
+        request: Request<pb::ListCategoriesRequest>,
+    ) -> Result<Response<pb::ListCategoriesResponse>, Status> {
+        let caller = auth::caller(&request)?;
+        let r = request.into_inner();
+        let after = (!r.page_token.is_empty()).then_some(r.page_token);
+        let page = self
+            .node
+            .list_names(NameKind::Category, r.prefix, after, r.page_size)
+            .await
+            .map_err(status::from_domain)?;
+        // As `list_streams`: only the categories the caller may read whole
+        // (every stream in one starts with its name); a page may come out
+        // short, its token continuing after the last category examined.
+        let readable = page
+            .names
+            .into_iter()
+            .filter(|n| caller.access.covers(Permission::Read, &n.name));
+        Ok(Response::new(pb::ListCategoriesResponse {
+            categories: convert::name_counts(readable),
+            next_page_token: page.next_after.unwrap_or_default(),
+            separator: self.node.category_separator().to_string(),
         }))
     }
 

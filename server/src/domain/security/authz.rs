@@ -79,6 +79,19 @@ impl Access {
             .any(|(prefix, perms)| stream.starts_with(prefix.as_str()) && perms.contains(&perm))
     }
 
+    /// Whether `perm` is allowed on every application stream whose name
+    /// starts with `prefix` (`""`: every one): an admin, or a grant whose
+    /// prefix begins `prefix`. What a name that sums up such streams needs
+    /// (a category covers the streams starting with it; event types span
+    /// them all).
+    pub fn covers(&self, perm: Permission, prefix: &str) -> bool {
+        self.admin
+            || self
+                .grants
+                .iter()
+                .any(|(p, perms)| prefix.starts_with(p.as_str()) && perms.contains(&perm))
+    }
+
     /// `filter` narrowed to the application streams `perm` is granted on.
     pub fn restrict(&self, mut filter: Filter, perm: Permission) -> Filter {
         if self.admin {
@@ -148,6 +161,9 @@ pub enum Need<'a> {
     Authenticated,
     /// A permission on one stream.
     Stream(Permission, &'a str),
+    /// A permission on every application stream starting with a prefix
+    /// ([`Access::covers`]).
+    Streams(Permission, &'a str),
     /// The `ops` role (or `admin`).
     Ops,
     /// The `admin` role.
@@ -200,6 +216,7 @@ impl Caller {
         let ok = match need {
             Need::Authenticated => true,
             Need::Stream(perm, stream) => a.may(perm, stream),
+            Need::Streams(perm, prefix) => a.covers(perm, prefix),
             Need::Ops => a.ops,
             Need::Admin => a.admin,
         };
@@ -209,6 +226,10 @@ impl Caller {
         let what = match need {
             Need::Authenticated => "this".to_owned(),
             Need::Stream(perm, stream) => format!("{} on stream '{stream}'", perm.as_str()),
+            Need::Streams(perm, "") => format!("{} on every stream", perm.as_str()),
+            Need::Streams(perm, prefix) => {
+                format!("{} on every stream starting with '{prefix}'", perm.as_str())
+            }
             Need::Ops => "the ops role".to_owned(),
             Need::Admin => "the admin role".to_owned(),
         };
@@ -243,6 +264,29 @@ mod tests {
         let ops = Access::of(&["ops".into()], vec![]);
         assert!(ops.may(Read, "$parked-g") && !ops.may(Read, "$security"));
         assert!(Access::everything().may(Delete, "$security"));
+    }
+
+    #[test]
+    fn a_prefix_is_covered_by_a_grant_on_a_prefix_of_it() {
+        let a = user(&[("order", &[Read]), ("invoice-", &[Read]), ("", &[Write])]);
+        assert!(a.covers(Read, "order") && a.covers(Read, "orders"));
+        assert!(
+            !a.covers(Read, "invoice"),
+            "the stream 'invoice' is not granted"
+        );
+        assert!(!a.covers(Read, "") && a.covers(Write, "") && a.covers(Write, "x"));
+        assert!(Access::everything().covers(Read, ""));
+        let c = Caller {
+            user: Some("bob".into()),
+            peer: None,
+            access: Arc::new(a),
+            token: None,
+        };
+        let e = c.check(Need::Streams(Read, "")).unwrap_err();
+        assert!(
+            e.to_string().contains("bob lacks read on every stream"),
+            "{e}"
+        );
     }
 
     #[test]

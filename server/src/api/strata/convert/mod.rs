@@ -232,6 +232,17 @@ pub fn stream_summary(s: st::StreamInfo) -> pb::StreamSummary {
     }
 }
 
+/// Listed event types or categories to their messages.
+pub fn name_counts(names: impl IntoIterator<Item = st::NameCount>) -> Vec<pb::NameCount> {
+    names
+        .into_iter()
+        .map(|n| pb::NameCount {
+            name: n.name,
+            events: n.events,
+        })
+        .collect()
+}
+
 /// The server's facts to the `ServerInfo` response.
 pub fn server_info(f: ServerFacts) -> pb::ServerInfoResponse {
     pb::ServerInfoResponse {
