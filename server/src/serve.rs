@@ -11,7 +11,8 @@
 //! finish, the index is flushed) and the process exits 0.
 //!
 //! Adapters are mounted here, all on one port: the strata.v1 gRPC services
-//! (`api::strata`) and the plain-HTTP routes (`api::http`: health probes,
+//! (`api::strata`), the KurrentDB client protocol's (`api::kurrent`) and
+//! the plain-HTTP routes (`api::http`: health probes,
 //! metrics), one axum router served by tonic with HTTP/1.1 accepted beside
 //! HTTP/2. The gRPC health status follows the node's readiness (polled
 //! every [`READINESS_POLL`]).
@@ -143,6 +144,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
 
     let (health, health_service) = tonic_health::server::health_reporter();
     crate::api::strata::report_health(&health, ServingStatus::Serving).await;
+    crate::api::kurrent::report_health(&health, ServingStatus::Serving).await;
     health.set_service_status("", ServingStatus::Serving).await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -206,6 +208,8 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         .add_service(admin)
         .add_service(persistent)
         .add_service(crate::api::strata::security_service(node.clone()));
+    // The KurrentDB client protocol beside strata.v1 (docs/KURRENTDB.md).
+    let grpc = crate::api::kurrent::add_services(grpc, node.clone(), addr);
     let routes = Routes::from(
         grpc.into_axum_router()
             .merge(crate::api::http::router(node.clone())),
@@ -275,6 +279,7 @@ async fn follow_readiness(node: Arc<Node>, health: tonic_health::server::HealthR
                 ServingStatus::NotServing
             };
             crate::api::strata::report_health(&health, status).await;
+            crate::api::kurrent::report_health(&health, status).await;
             health.set_service_status("", status).await;
             was = now;
         }

@@ -16,9 +16,9 @@
 //! - [`http`]: the plain-HTTP routes (health probes, `/metrics`), an axum
 //!   router served on the same port as the gRPC services.
 //!
-//! Room for what comes next, a sibling of [`strata`]: `kurrent/` (the
-//! KurrentDB gRPC protocol, its own protobuf conversion over the same
-//! [`crate::domain::Node`] calls).
+//! - [`kurrent`]: the KurrentDB client protocol's gRPC services (Streams,
+//!   Gossip, ServerFeatures), its own protobuf conversion and error shapes
+//!   over the same [`crate::domain::Node`] calls.
 //!
 //! Not here: listeners, signals and process lifecycle (`serve`), and the
 //! connection cap (`net`).
@@ -26,6 +26,7 @@
 pub mod auth;
 pub mod decode_errors;
 pub mod http;
+pub mod kurrent;
 pub mod status;
 pub mod strata;
 pub mod trace_context;
