@@ -1,12 +1,14 @@
 //! The one place where protobuf messages (`strata_proto::v1`) and the
 //! client's domain types are converted into each other: events, reads,
-//! subscriptions and snapshots here, stream lifecycle (metadata, deletes)
-//! and scavenges in `convert/lifecycle.rs`, persistent subscriptions
-//! (consumer groups) in `convert/groups.rs`.
+//! subscriptions, snapshots and name listings (event types, categories)
+//! here, stream lifecycle (metadata, deletes) and scavenges in
+//! `convert/lifecycle.rs`, persistent subscriptions (consumer groups) in
+//! `convert/groups.rs`.
 
 use strata_proto::v1 as pb;
 use uuid::Uuid;
 
+use crate::catalog::{NameCount, NamesPage};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::types::{
@@ -223,6 +225,36 @@ pub(crate) fn streams_page_from_pb(r: pb::ListStreamsResponse) -> StreamsPage {
             })
             .collect(),
         next_page_token: (!r.next_page_token.is_empty()).then_some(r.next_page_token),
+    }
+}
+
+fn name_counts_from_pb(names: Vec<pb::NameCount>) -> Vec<NameCount> {
+    names
+        .into_iter()
+        .map(|n| NameCount {
+            name: n.name,
+            events: n.events,
+        })
+        .collect()
+}
+
+pub(crate) fn event_types_page_from_pb(r: pb::ListEventTypesResponse) -> NamesPage {
+    NamesPage {
+        names: name_counts_from_pb(r.event_types),
+        next_page_token: (!r.next_page_token.is_empty()).then_some(r.next_page_token),
+        separator: None,
+    }
+}
+
+pub(crate) fn categories_page_from_pb(r: pb::ListCategoriesResponse) -> NamesPage {
+    NamesPage {
+        names: name_counts_from_pb(r.categories),
+        next_page_token: (!r.next_page_token.is_empty()).then_some(r.next_page_token),
+        // One character from a server; anything else is not trusted.
+        separator: {
+            let mut c = r.separator.chars();
+            c.next().filter(|_| c.next().is_none())
+        },
     }
 }
 

@@ -14,7 +14,9 @@
 //!   ([`ClientBuilder::append_sessions`]; `0` for unary calls).
 //! - [`Client::read_stream`] / [`Client::read_all`]: reads as a
 //!   [`futures::Stream`] of events (the server's pages are flattened).
-//! - [`Client::list_streams`] and [`Client::server_info`].
+//! - [`Client::list_streams`] and [`Client::server_info`];
+//!   [`Client::list_event_types`] / [`Client::list_categories`]: which event
+//!   types and stream categories exist, with their event counts.
 //! - [`Client::save_snapshot`] / [`Client::get_snapshot`]: snapshots of a
 //!   stream's state, stored beside the stream.
 //! - [`Repository`] (module [`aggregate`]): event-sourced [`Aggregate`]s —
@@ -82,6 +84,7 @@
 
 pub mod aggregate;
 mod builder;
+mod catalog;
 mod client;
 mod convert;
 mod correlation;
@@ -105,6 +108,7 @@ mod types;
 
 pub use aggregate::{Aggregate, Loaded, Repository, SnapshotPolicy};
 pub use builder::{ClientBuilder, MAX_MESSAGE_BYTES};
+pub use catalog::{NameCount, NamesPage, MAX_NAMES_PAGE_SIZE};
 pub use client::Client;
 pub use correlation::{CAUSATION_ID_KEY, CORRELATION_ID_KEY};
 pub use error::{Error, Result, ACTUAL_REVISION_KEY, ERROR_KIND_KEY, STREAM_KEY};
