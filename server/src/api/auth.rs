@@ -4,9 +4,11 @@
 //!
 //! Credentials: `authorization: Basic …` or `Bearer …`, else the client
 //! certificate's common name (mTLS, from the connection's [`PeerInfo`]).
-//! Open without credentials: gRPC health and reflection, `/health/*`, the
-//! UI's static files (`/ui`), and `/metrics` when the operator opened it
-//! (`--metrics-unauthenticated`).
+//! Open without credentials: gRPC health and reflection, KurrentDB's
+//! `Gossip` and `ServerFeatures` (which KurrentDB clients call on connect,
+//! before any credentials; they reveal the address and protocol version),
+//! `/health/*`, the UI's static files (`/ui`), and `/metrics` when the
+//! operator opened it (`--metrics-unauthenticated`).
 //!
 //! Whole services are checked here by path: `strata.v1.Admin` needs the
 //! `ops` role (`Backup` needs `admin`: it copies every stream), the
@@ -79,6 +81,8 @@ pub struct Auth<S> {
 fn public(path: &str, metrics_public: bool) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
         || path.starts_with("/grpc.reflection.")
+        || path.starts_with("/event_store.client.gossip.Gossip/")
+        || path.starts_with("/event_store.client.server_features.ServerFeatures/")
         || path.starts_with("/health/")
         || path == "/ui"
         || path.starts_with("/ui/")

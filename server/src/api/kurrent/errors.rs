@@ -63,6 +63,8 @@ pub enum Op {
     Append,
     Delete,
     Tombstone,
+    /// Anything else (persistent subscriptions, …).
+    Other,
 }
 
 impl Op {
@@ -71,6 +73,7 @@ impl Op {
             Op::Read => "Read",
             Op::Append => "Append",
             Op::Delete | Op::Tombstone => "Delete",
+            Op::Other => "Operation",
         }
     }
 }

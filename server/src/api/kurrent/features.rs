@@ -6,11 +6,11 @@
 //! its row here. Names are lower-case, as KurrentDB sends them (clients
 //! compare them lower-cased with their own method paths). The version is
 //! the KurrentDB release whose client protocol Strata follows
-//! ([`PROTOCOL_VERSION`]), not Strata's own version.
+//! ([`PROTOCOL_VERSION`]), not Strata's own version. Open without
+//! credentials (`api::auth`): clients call it on connect.
 //!
 //! Not here: serving those methods (their modules).
 
-use crate::api::auth;
 use strata_proto::kurrent::event_store::client::Empty;
 use strata_proto::kurrent::server_features::server_features_server::ServerFeatures;
 use strata_proto::kurrent::server_features::{SupportedMethod, SupportedMethods};
@@ -70,9 +70,8 @@ impl ServerFeatures for FeaturesService {
     #[tracing::instrument(skip_all)]
     async fn get_supported_methods(
         &self,
-        request: Request<Empty>,
+        _request: Request<Empty>,
     ) -> Result<Response<SupportedMethods>, Status> {
-        auth::caller(&request)?;
         Ok(Response::new(supported_methods()))
     }
 }

@@ -7,7 +7,6 @@
 //! Not here: anything about clusters; Strata has none.
 
 use super::convert;
-use crate::api::auth;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use strata_proto::kurrent::event_store::client::Empty;
 use strata_proto::kurrent::gossip::gossip_server::Gossip;
@@ -40,8 +39,7 @@ impl GossipService {
 #[tonic::async_trait]
 impl Gossip for GossipService {
     #[tracing::instrument(skip_all)]
-    async fn read(&self, request: Request<Empty>) -> Result<Response<ClusterInfo>, Status> {
-        auth::caller(&request)?;
+    async fn read(&self, _request: Request<Empty>) -> Result<Response<ClusterInfo>, Status> {
         let member = MemberInfo {
             instance_id: Some(convert::uuid_out(self.instance, true)),
             time_stamp: convert::ticks_since_unix_epoch(strata_storage::clock::now_micros()),
