@@ -35,6 +35,19 @@ pub const SUPPORTED: &[(&str, &[Method])] = &[
             ("batchappend", &["deadline_duration"]),
         ],
     ),
+    (
+        "event_store.client.persistent_subscriptions.persistentsubscriptions",
+        &[
+            ("create", &["stream", "all"]),
+            ("update", &["stream", "all"]),
+            ("delete", &["stream", "all"]),
+            ("read", &["stream", "all"]),
+            ("getinfo", &["stream", "all"]),
+            ("list", &["stream", "all"]),
+            ("replayparked", &["stream", "all"]),
+            ("restartsubsystem", &["stream", "all"]),
+        ],
+    ),
     ("event_store.client.gossip.gossip", &[("read", &[])]),
     (
         "event_store.client.server_features.serverfeatures",

@@ -5,6 +5,8 @@
 //!
 //! Services: `event_store.client.streams.Streams` ([`streams`], handing
 //! over to [`read`], [`append`], [`batch`], [`delete`]),
+//! `event_store.client.persistent_subscriptions.PersistentSubscriptions`
+//! ([`persistent`], over the consumer groups),
 //! `event_store.client.gossip.Gossip` ([`gossip`]) and
 //! `event_store.client.server_features.ServerFeatures` ([`features`]).
 //! Anything else KurrentDB has (projections, users, operations, cluster,
@@ -32,17 +34,20 @@ pub mod errors;
 pub mod features;
 pub mod filter;
 mod gossip;
+mod persistent;
 mod read;
 mod streams;
 
 pub use features::FeaturesService;
 pub use gossip::GossipService;
+pub use persistent::PersistentService;
 pub use streams::StreamsService;
 
 use crate::domain::Node;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use strata_proto::kurrent::gossip::gossip_server::GossipServer;
+use strata_proto::kurrent::persistent_subscriptions::persistent_subscriptions_server::PersistentSubscriptionsServer;
 use strata_proto::kurrent::server_features::server_features_server::ServerFeaturesServer;
 use strata_proto::kurrent::streams::streams_server::StreamsServer;
 use strata_proto::wire::MAX_GRPC_MESSAGE_BYTES;
@@ -55,6 +60,7 @@ use tonic_health::ServingStatus;
 pub const SERVICE_NAMES: &[&str] = &[
     <StreamsServer<StreamsService> as NamedService>::NAME,
     <GossipServer<GossipService> as NamedService>::NAME,
+    <PersistentSubscriptionsServer<PersistentService> as NamedService>::NAME,
     <ServerFeaturesServer<FeaturesService> as NamedService>::NAME,
 ];
 
@@ -63,7 +69,12 @@ pub const SERVICE_NAMES: &[&str] = &[
 pub fn add_services(routes: Routes, node: Arc<Node>, listen: SocketAddr) -> Routes {
     routes
         .add_service(
-            StreamsServer::new(StreamsService::new(node))
+            StreamsServer::new(StreamsService::new(node.clone()))
+                .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
+        )
+        .add_service(
+            PersistentSubscriptionsServer::new(PersistentService::new(node))
                 .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
         )

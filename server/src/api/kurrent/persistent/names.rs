@@ -89,7 +89,10 @@ pub fn unescape(s: &str) -> Option<String> {
         let b = bytes[i];
         if b == ESCAPE {
             let hex = s.get(i + 1..i + 3)?;
-            if !hex.bytes().all(|h| h.is_ascii_digit() || (b'A'..=b'F').contains(&h)) {
+            if !hex
+                .bytes()
+                .all(|h| h.is_ascii_digit() || (b'A'..=b'F').contains(&h))
+            {
                 return None;
             }
             out.push(u8::from_str_radix(hex, 16).ok()?);
@@ -143,7 +146,11 @@ pub fn kurrent_names(name: &str, spec_stream: &str) -> (String, String) {
 
 /// The Strata group behind KurrentDB's (`source`, `group`) and its info;
 /// KurrentDB's `persistent-subscription-does-not-exist` when none is.
-pub async fn resolve(node: &Node, source: &Source, group: &str) -> Result<(String, GroupInfo), Status> {
+pub async fn resolve(
+    node: &Node,
+    source: &Source,
+    group: &str,
+) -> Result<(String, GroupInfo), Status> {
     let mapped = strata_name(source, group)?;
     let mut candidates = vec![mapped];
     if validate_group_name(group).is_ok() && candidates[0] != group {
@@ -170,7 +177,16 @@ mod tests {
 
     #[test]
     fn names_escape_and_come_back() {
-        for s in ["order-1", "$ce-order", "a_b", "a__b", "ünï cødé", "x.y", "_", ""] {
+        for s in [
+            "order-1",
+            "$ce-order",
+            "a_b",
+            "a__b",
+            "ünï cødé",
+            "x.y",
+            "_",
+            "",
+        ] {
             assert_eq!(unescape(&escape(s)).as_deref(), Some(s), "{s:?}");
             assert!(!escape(s).contains(SEPARATOR), "{s:?}");
         }
@@ -191,17 +207,32 @@ mod tests {
         );
         let a = strata_name(&Source::All, "billing").unwrap();
         assert_eq!(a, "billing");
-        assert_eq!(kurrent_names(&a, ALL), (ALL.to_owned(), "billing".to_owned()));
+        assert_eq!(
+            kurrent_names(&a, ALL),
+            (ALL.to_owned(), "billing".to_owned())
+        );
         // The same group name on a stream and on $all: two groups.
-        assert_ne!(strata_name(&Source::Stream("s".into()), "g").unwrap(), strata_name(&Source::All, "g").unwrap());
+        assert_ne!(
+            strata_name(&Source::Stream("s".into()), "g").unwrap(),
+            strata_name(&Source::All, "g").unwrap()
+        );
     }
 
     #[test]
     fn native_groups_show_under_their_own_names() {
-        assert_eq!(kurrent_names("my_group", ALL), (ALL.to_owned(), "my_group".to_owned()));
-        assert_eq!(kurrent_names("emails", "orders"), ("orders".to_owned(), "emails".to_owned()));
+        assert_eq!(
+            kurrent_names("my_group", ALL),
+            (ALL.to_owned(), "my_group".to_owned())
+        );
+        assert_eq!(
+            kurrent_names("emails", "orders"),
+            ("orders".to_owned(), "emails".to_owned())
+        );
         // Decodes to another stream than its source: its own name.
-        assert_eq!(kurrent_names("a__b", "c"), ("c".to_owned(), "a__b".to_owned()));
+        assert_eq!(
+            kurrent_names("a__b", "c"),
+            ("c".to_owned(), "a__b".to_owned())
+        );
     }
 
     #[test]
