@@ -1,4 +1,5 @@
-//! The operator's command-line client: `strata ls`, `read`, `tail`,
+//! The operator's command-line client: `strata ls`, `types`,
+//! `categories`, `read`, `tail`,
 //! `append`, `meta`, `delete`, `groups` (a running server, over gRPC
 //! through `strata-client`), `backup` (over gRPC, the `Admin.Backup`
 //! stream), `restore` (offline, into a new data directory), `export` and
@@ -8,8 +9,8 @@
 //! This file owns the commands' shape (clap), connecting (`--addr`,
 //! `STRATA_ADDR` or a connection string; TLS and credentials), running one command on a small tokio runtime, and turning
 //! its outcome into an exit code ([`exit`]). One concern per file below:
-//! [`streams`] (ls, read, tail), [`write`] (append, meta, delete),
-//! [`groups`], [`backup`] with its directory format in [`manifest`],
+//! [`streams`] (ls, read, tail), [`catalog`] (types, categories),
+//! [`write`] (append, meta, delete), [`groups`], [`backup`] with its directory format in [`manifest`],
 //! [`restore`], [`export`], [`import`], [`security`], the event line format both use
 //! ([`jsonl`]), how things are printed ([`output`]) and progress bars
 //! ([`progress`]).
@@ -18,6 +19,7 @@
 //! (`admin`) and `scavenge` (`remote`).
 
 pub mod backup;
+pub mod catalog;
 pub mod exit;
 pub mod export;
 pub mod groups;
@@ -50,6 +52,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum ClientCommand {
     /// List streams by name (those starting with PREFIX).
     Ls(streams::LsArgs),
+    /// List event types (those starting with PREFIX), with event counts.
+    Types(catalog::NamesArgs),
+    /// List stream categories (the part of a stream name before the
+    /// server's category separator) starting with PREFIX, with event counts.
+    Categories(catalog::NamesArgs),
     /// Read a stream's events, or the global log's (`$all`).
     Read(streams::ReadArgs),
     /// Follow a stream or `$all` as events are appended (Ctrl-C stops).
@@ -222,6 +229,8 @@ pub fn run(cmd: ClientCommand) -> ExitCode {
     let outcome = rt.block_on(async move {
         match cmd {
             ClientCommand::Ls(a) => streams::ls(a).await,
+            ClientCommand::Types(a) => catalog::types(a).await,
+            ClientCommand::Categories(a) => catalog::categories(a).await,
             ClientCommand::Read(a) => streams::read(a).await,
             ClientCommand::Tail(a) => streams::tail(a).await,
             ClientCommand::Append(a) => write::append(a).await,
