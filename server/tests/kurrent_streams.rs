@@ -337,6 +337,25 @@ async fn absent_deleted_and_tombstoned_streams_read_as_kurrentdb_clients_expect(
         matches!(msgs.as_slice(), [pb::read_resp::Content::StreamNotFound(_)]),
         "{msgs:?}"
     );
+    // Deleting a stream that does not exist: KurrentDB's wrong expected
+    // version with actual version -1 (which clients report as not found).
+    let err = c
+        .delete(pb::DeleteReq {
+            options: Some(pb::delete_req::Options {
+                stream_identifier: sid("ghost"),
+                expected_stream_revision: Some(
+                    pb::delete_req::options::ExpectedStreamRevision::Any(e()),
+                ),
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(exception(&err), Some("wrong-expected-version"));
+    assert!(
+        err.message().contains("Actual version: -1"),
+        "{}",
+        err.message()
+    );
 
     success(
         append(
@@ -383,6 +402,25 @@ async fn absent_deleted_and_tombstoned_streams_read_as_kurrentdb_clients_expect(
         deleted.position_option,
         Some(pb::delete_resp::PositionOption::Position(_))
     ));
+    // Deleting it again with `any` is fine; expecting it to exist is not.
+    let again = |expected| pb::DeleteReq {
+        options: Some(pb::delete_req::Options {
+            stream_identifier: sid("doomed"),
+            expected_stream_revision: Some(expected),
+        }),
+    };
+    c.delete(again(pb::delete_req::options::ExpectedStreamRevision::Any(
+        e(),
+    )))
+    .await
+    .unwrap();
+    let err = c
+        .delete(again(
+            pb::delete_req::options::ExpectedStreamRevision::StreamExists(e()),
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("is deleted"), "{}", err.message());
     // Soft-deleted: reads as absent, and may be written again, continuing.
     let msgs = read_all_messages(&mut c, read("doomed")).await.unwrap();
     assert!(
