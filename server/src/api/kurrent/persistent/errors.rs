@@ -19,8 +19,6 @@ use tonic::{Code, Status};
 
 const STREAM_NAME_KEY: &str = "stream-name";
 const GROUP_NAME_KEY: &str = "group-name";
-/// KurrentDB's `exception` of a consumer its subscription dropped.
-pub const PERSISTENT_SUBSCRIPTION_DROPPED: &str = "persistent-subscription-dropped";
 
 pub use kerrors::bad_request;
 
@@ -73,26 +71,16 @@ pub fn maximum_subscribers(stream: &str, group: &str) -> Status {
     )
 }
 
-/// `CANCELLED` / `persistent-subscription-dropped`: the server ended this
-/// consumer (it is shutting down).
-pub fn dropped(stream: &str, group: &str) -> Status {
-    shaped(
-        Code::Cancelled,
-        format!("Subscription group {group} on stream {stream} was dropped."),
-        PERSISTENT_SUBSCRIPTION_DROPPED,
-        stream,
-        group,
-    )
-}
-
 /// `e` for KurrentDB's subscription (`stream`, `group`). The Strata
-/// metadata (`strata-error`) is kept on the group errors too.
+/// metadata (`strata-error`) is kept on the group errors too. A consumer
+/// ended by a server shutdown gets `UNAVAILABLE` like every other call
+/// then (clients reconnect), not KurrentDB's `persistent-subscription-
+/// dropped`, which KurrentDB sends for a subscription it ends on its own.
 pub fn group_status(e: Error, stream: &str, group: &str) -> Status {
     let shape: Option<fn(&str, &str) -> Status> = match &e {
         Error::GroupNotFound(_) => Some(does_not_exist),
         Error::GroupExists(_) => Some(exists),
         Error::TooManyConsumers { .. } => Some(maximum_subscribers),
-        Error::ShuttingDown => Some(dropped),
         _ => None,
     };
     match shape {
