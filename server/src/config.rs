@@ -130,7 +130,8 @@ pub struct ServeSettings {
     #[arg(long, env = "STRATA_METRICS_UNAUTHENTICATED", num_args = 0..=1, default_missing_value = "true")]
     pub metrics_unauthenticated: Option<bool>,
     /// One character that ends a stream name's category (`order-42` is in
-    /// `order`); changing it rebuilds the index at the next start [default: -].
+    /// `order`). Unset: the one the store's index was built with (`-` for a
+    /// new store); another one rebuilds the index at this start.
     #[arg(long, env = "STRATA_CATEGORY_SEPARATOR")]
     pub category_separator: Option<String>,
 }
@@ -198,22 +199,20 @@ pub struct ServeConfig {
     #[serde(default)]
     pub metrics_unauthenticated: bool,
     /// Where a stream name's category ends. The index records the one it
-    /// was built with; opening with another rebuilds the whole index from
-    /// the log (derived data: safe, but it takes a while on a large store).
-    #[serde(
-        default = "default::category_separator",
-        deserialize_with = "one_character"
-    )]
-    pub category_separator: char,
+    /// was built with: unset keeps that one (`-` for a new store); another
+    /// one rebuilds the whole index from the log (derived data: safe, but it
+    /// takes a while on a large store).
+    #[serde(default, deserialize_with = "one_character")]
+    pub category_separator: Option<char>,
 }
 
 /// A setting that must be one printable character (a TOML string, a flag
 /// or variable's value), with an error that says so.
-fn one_character<'de, D: serde::Deserializer<'de>>(d: D) -> Result<char, D::Error> {
+fn one_character<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<char>, D::Error> {
     let s = String::deserialize(d)?;
     let mut chars = s.chars();
     match (chars.next(), chars.next()) {
-        (Some(c), None) if !c.is_control() => Ok(c),
+        (Some(c), None) if !c.is_control() => Ok(Some(c)),
         _ => Err(serde::de::Error::custom(format!(
             "category_separator must be one printable character, not {s:?}"
         ))),
@@ -250,9 +249,6 @@ mod default {
     }
     pub fn otlp_sample_ratio() -> f64 {
         crate::telemetry::otel::DEFAULT_SAMPLE_RATIO
-    }
-    pub fn category_separator() -> char {
-        strata_storage::limits::DEFAULT_CATEGORY_SEPARATOR
     }
 }
 
@@ -464,7 +460,7 @@ mod tests {
                 insecure: false,
                 admin_password_file: None,
                 metrics_unauthenticated: false,
-                category_separator: '_',
+                category_separator: Some('_'),
             }
         );
         assert_eq!(default::listen().to_string(), DEFAULT_LISTEN);
@@ -499,9 +495,12 @@ mod tests {
             };
             merge(cli, file, None).map(|c| c.category_separator)
         };
-        assert_eq!(sep(None, "").unwrap(), '-');
-        assert_eq!(sep(None, "category_separator = \"→\"").unwrap(), '→');
-        assert_eq!(sep(Some(":"), "category_separator = \"_\"").unwrap(), ':');
+        assert_eq!(sep(None, "").unwrap(), None, "unset: the store's own");
+        assert_eq!(sep(None, "category_separator = \"→\"").unwrap(), Some('→'));
+        assert_eq!(
+            sep(Some(":"), "category_separator = \"_\"").unwrap(),
+            Some(':')
+        );
         for bad in ["", "--", "\t"] {
             let e = sep(Some(bad), "").unwrap_err();
             assert!(

@@ -188,7 +188,7 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         max_connections = cfg.max_connections,
         max_subscriptions = cfg.max_subscriptions,
         snapshots_per_stream = cfg.snapshots_per_stream,
-        category_separator = %cfg.category_separator,
+        category_separator = %node.category_separator(),
         consumer_groups = groups,
         tls = tls.is_some(),
         client_certificates = tls.as_ref().is_some_and(Tls::mutual),

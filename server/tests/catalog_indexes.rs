@@ -167,8 +167,24 @@ async fn the_separator_comes_from_the_flag_a_change_rebuilds_and_a_bad_one_is_re
     assert_eq!(counted(page.names), map(&[("order", 2), ("order-2", 1)]));
     server.terminate().await;
 
-    // The same data with the default separator: the index is rebuilt.
-    let again = Server::start_on(server.data_dir().to_path_buf());
+    // Restarted without the flag: the store keeps its separator, no rebuild.
+    let mut kept = Server::start_on(server.data_dir().to_path_buf());
+    let c = kept.client().await;
+    let page = c.list_categories_page("", None, 0).await.unwrap();
+    assert_eq!(page.separator, Some('_'));
+    assert_eq!(counted(page.names), map(&[("order", 2), ("order-2", 1)]));
+    assert!(
+        !kept.logs().contains("category separator changed"),
+        "{}",
+        kept.logs()
+    );
+    kept.terminate().await;
+
+    // Another separator: the index is rebuilt.
+    let again = Server::start_on_with_args(
+        server.data_dir().to_path_buf(),
+        &["--category-separator", "-"],
+    );
     let c = again.client().await;
     let page = c.list_categories_page("", None, 0).await.unwrap();
     assert_eq!(page.separator, Some('-'));

@@ -57,10 +57,13 @@ pub struct Options {
     /// from nothing).
     pub open_progress: Option<OpenProgress>,
     /// Where a stream name's category ends: the category index files
-    /// `order-42` under `order` with the default `'-'` (a name without it
-    /// is its own category). The index records the separator it was built
-    /// with; opening with another one rebuilds the index from the log.
-    pub category_separator: char,
+    /// `order-42` under `order` with `'-'` (a name without it is its own
+    /// category). The index records the separator it was built with:
+    /// `None` (the default) keeps that one (and uses
+    /// [`DEFAULT_CATEGORY_SEPARATOR`] for a new index), so a tool that opens
+    /// the store never rebuilds it by accident; `Some` of another separator
+    /// rebuilds the index from the log.
+    pub category_separator: Option<char>,
 }
 
 /// A callback for [`Options::open_progress`]: `(indexed, head)`, the
@@ -82,7 +85,7 @@ impl Default for Options {
             snapshots_per_stream: DEFAULT_SNAPSHOTS_PER_STREAM,
             resume_interrupted_scavenge: true,
             open_progress: None,
-            category_separator: DEFAULT_CATEGORY_SEPARATOR,
+            category_separator: None,
         }
     }
 }

@@ -5,8 +5,9 @@
 //! Trees (keys big-endian so byte order is numeric order, values little-endian):
 //! - default: `"indexed_through"` → u64 position, everything ≤ it is indexed;
 //!   `"format"` → u64 [`INDEX_FORMAT`] (another value: the index is rebuilt);
-//!   `"category_separator"` → the UTF-8 bytes of `Options::category_separator`
-//!   the categories were built with (another one: the index is rebuilt).
+//!   `"category_separator"` → the UTF-8 bytes of the separator the
+//!   categories were built with (kept when `Options::category_separator` is
+//!   `None`; another one given: the index is rebuilt).
 //! - `streams`: name → last revision u64 | last position u64.
 //! - `revs`:    name | 0x00 | revision u64 BE → position u64, only for
 //!   revisions that are multiples of [`STREAM_SPARSE_INTERVAL_REVISIONS`];
@@ -29,7 +30,8 @@
 
 use crate::error::Result;
 use crate::limits::{
-    INDEX_CACHE_BYTES, INDEX_FLUSH_EVERY, INDEX_LOCK_WAIT, STREAM_SPARSE_INTERVAL_REVISIONS,
+    DEFAULT_CATEGORY_SEPARATOR, INDEX_CACHE_BYTES, INDEX_FLUSH_EVERY, INDEX_LOCK_WAIT,
+    STREAM_SPARSE_INTERVAL_REVISIONS,
 };
 use crate::secondary::{Grouped, Held, Secondary};
 use crate::types::{Position, Revision};
@@ -85,13 +87,30 @@ fn head_value(rev: Revision, pos: Position) -> [u8; 16] {
     v
 }
 
-/// Opens sled and the index's trees.
-fn open_sled(path: &Path, separator: char) -> sled::Result<Index> {
+/// The separator recorded in `db`, if one is and it is one character.
+fn stored_separator(db: &sled::Db) -> sled::Result<Option<char>> {
+    Ok(db.get(CATEGORY_SEPARATOR)?.and_then(|v| {
+        let s = std::str::from_utf8(&v).ok()?;
+        let mut chars = s.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => Some(c),
+            _ => None,
+        }
+    }))
+}
+
+/// Opens sled and the index's trees; categories split names at
+/// `separator`, or at the recorded one when it is `None`.
+fn open_sled(path: &Path, separator: Option<char>) -> sled::Result<Index> {
     let db = sled::Config::new()
         .path(path)
         .cache_capacity(INDEX_CACHE_BYTES)
         .flush_every_ms(Some(INDEX_FLUSH_EVERY.as_millis() as u64))
         .open()?;
+    let separator = match separator {
+        Some(s) => s,
+        None => stored_separator(&db)?.unwrap_or(DEFAULT_CATEGORY_SEPARATOR),
+    };
     Ok(Index {
         streams: db.open_tree("streams")?,
         revs: db.open_tree("revs")?,
@@ -103,7 +122,7 @@ fn open_sled(path: &Path, separator: char) -> sled::Result<Index> {
 /// [`open_sled`], waiting up to [`INDEX_LOCK_WAIT`] while sled's lock on
 /// the directory is still held (a store of this process just closed: its
 /// threads drop the index a moment after `close` returns).
-fn open_sled_waiting(path: &Path, separator: char) -> sled::Result<Index> {
+fn open_sled_waiting(path: &Path, separator: Option<char>) -> sled::Result<Index> {
     let deadline = std::time::Instant::now() + INDEX_LOCK_WAIT;
     loop {
         match open_sled(path, separator) {
@@ -120,8 +139,9 @@ fn open_sled_waiting(path: &Path, separator: char) -> sled::Result<Index> {
 
 impl Index {
     /// Opens the index in `path`, whose categories split stream names at
-    /// `separator`.
-    pub(crate) fn open(path: &Path, separator: char) -> Result<Index> {
+    /// `separator` (`None`: the one the index was built with, or
+    /// [`DEFAULT_CATEGORY_SEPARATOR`] for a new index).
+    pub(crate) fn open(path: &Path, separator: Option<char>) -> Result<Index> {
         let index = match open_sled_waiting(path, separator) {
             Ok(index) => index,
             // sled writes some files (its `conf`) without fsync, so a power
@@ -150,6 +170,7 @@ impl Index {
             index.db.insert(FORMAT, &INDEX_FORMAT.to_le_bytes()[..])?;
             index.db.flush()?;
         }
+        let separator = index.secondary.separator();
         let mut sep = [0u8; 4];
         let sep = separator.encode_utf8(&mut sep).as_bytes();
         let stored = index.db.get(CATEGORY_SEPARATOR)?;

@@ -359,7 +359,7 @@ fn events_not_yet_indexed_are_read_at_once() {
 }
 
 #[test]
-fn a_changed_separator_rebuilds_the_categories() {
+fn a_changed_separator_rebuilds_the_categories_and_none_given_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), Options::default()).unwrap();
     for stream in ["order_eu-1", "order_us-2", "order-3"] {
@@ -380,7 +380,7 @@ fn a_changed_separator_rebuilds_the_categories() {
     );
     drop(s);
     let opts = Options {
-        category_separator: '_',
+        category_separator: Some('_'),
         ..Options::default()
     };
     let s = Store::open(dir.path(), opts).unwrap();
@@ -398,6 +398,12 @@ fn a_changed_separator_rebuilds_the_categories() {
         s.read_all_by_scan(AllFrom::Start, Direction::Forwards, 10, &f)
             .unwrap()
     );
+    drop(s);
+    // No separator given (a tool opening the store): the index keeps the
+    // one it was built with instead of rebuilding.
+    let s = Store::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(s.category_separator(), '_');
+    assert_eq!(names(&s), [("order".into(), 2), ("order-3".into(), 1)]);
 }
 
 #[test]

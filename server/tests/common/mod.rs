@@ -47,13 +47,18 @@ impl Server {
     /// Starts a server on the given data directory (for example one on a
     /// size-capped mount); logs go to a temporary directory.
     pub fn start_on(data_dir: PathBuf) -> Server {
+        Server::start_on_with_args(data_dir, &[])
+    }
+
+    /// [`Server::start_on`] with extra `strata serve` arguments.
+    pub fn start_on_with_args(data_dir: PathBuf, args: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
             child: None,
             addr: "127.0.0.1:0".parse().unwrap(),
             data_dir,
             log_dir: tmp.path().to_path_buf(),
-            extra_args: Vec::new(),
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             starts: 0,
             _tmp: Some(tmp),
         };
