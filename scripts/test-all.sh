@@ -12,7 +12,11 @@
 #      then scrapes /metrics with prometheus_client's parsers while working
 #      (scripts/tests/metrics_check.py), and checks every metric the Grafana
 #      dashboard queries against that scrape (docs/grafana/check_dashboard.py);
-#   4. installs headless Chromium and chromedriver from the Debian packages
+#   4. runs the official KurrentDB clients' walk-throughs against a fresh
+#      server (docs/examples/kurrentdb/run.sh): kurrentdbclient from PyPI in its
+#      own venv, @kurrent/kurrentdb-client from npm (npm ci), and the kurrentdb
+#      crate built in its own cargo project and target dir;
+#   5. installs headless Chromium and chromedriver from the Debian packages
 #      if they are missing (apt-get, as root) and Selenium into the venv, and
 #      drives the admin web UI against its own server (scripts/tests/ui_test.py;
 #      screenshots of each page in target/ui-screenshots).
@@ -98,6 +102,29 @@ wait "$PID"
 trap - EXIT
 rm -rf "$CERTS"
 
+echo "== the official KurrentDB clients (Python, Node.js, Rust) against a fresh server"
+KDB=$(mktemp -d)
+"$ROOT/target/debug/strata" serve --data-dir "$KDB/data" --listen 127.0.0.1:0 >"$LOG" 2>&1 &
+PID=$!
+cleanup() { kill -9 "$PID" 2>/dev/null || true; rm -rf "$KDB"; }
+trap cleanup EXIT
+ADDR=""
+for _ in $(seq 1 200); do
+  ADDR=$(sed -n 's/^strata listening on //p' "$LOG" | head -n1)
+  [ -n "$ADDR" ] && break
+  kill -0 "$PID" 2>/dev/null || { cat "$LOG"; echo "server died"; exit 1; }
+  sleep 0.1
+done
+[ -n "$ADDR" ] || { cat "$LOG"; echo "server did not start"; exit 1; }
+STRATA_ADDR="$ADDR" bash "$ROOT/docs/examples/kurrentdb/run.sh" \
+  || { echo "a KurrentDB client walk-through failed; the server's log:"; cat "$LOG"; exit 1; }
+# run.sh runs the three walk-throughs and fails on the first failure.
+KDB_PASSED=3
+kill -TERM "$PID"
+wait "$PID"
+trap - EXIT
+rm -rf "$KDB"
+
 echo "== the admin web UI in headless Chromium (Selenium + chromedriver)"
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] \
@@ -112,5 +139,6 @@ PY_PASSED=$((PY_PASSED + 1))
 rm -rf "$DATA"
 rm -rf "$LOGS"
 echo "== all tests passed"
-# One plain closing line with the totals (Rust tests, doc tests, Python checks).
-echo "tests: $(( ${RUST_PASSED:-0} + ${DOC_PASSED:-0} + PY_PASSED )) passed, 0 failed"
+# One plain closing line with the totals (Rust tests, doc tests, Python
+# checks, KurrentDB client walk-throughs).
+echo "tests: $(( ${RUST_PASSED:-0} + ${DOC_PASSED:-0} + PY_PASSED + KDB_PASSED )) passed, 0 failed"
