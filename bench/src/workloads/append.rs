@@ -43,7 +43,8 @@ pub struct AppendArgs {
     /// `raw`: unary `Append` calls on the generated stubs, one
     /// `--connections` channel per client in turn; `client`: `strata-client`'s
     /// `Client::append` (its default path: append sessions), one `Client` per
-    /// connection.
+    /// connection; `kurrent`: the KurrentDB protocol's `Append` calls, as
+    /// its clients send them, over the same channels as `raw`.
     #[arg(long, default_value = "raw")]
     pub via: String,
     /// With `--via client`: turn the client's append sessions off (unary
@@ -103,10 +104,12 @@ fn spawn_slow_subscribers(
 }
 
 pub async fn run(a: AppendArgs, channels: &[Channel]) -> Result<Report> {
-    if a.via == "client" {
-        return super::client_append::run(a, channels.len()).await;
+    match a.via.as_str() {
+        "client" => return super::client_append::run(a, channels.len()).await,
+        "kurrent" => return super::kurrent::run_append(a, channels).await,
+        "raw" => {}
+        _ => anyhow::bail!("--via is raw, client or kurrent"),
     }
-    anyhow::ensure!(a.via == "raw", "--via is raw or client");
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
     let slow = spawn_slow_subscribers(a.slow_subscribers, channels, deadline);
     let hist = Arc::new(Mutex::new(new_hist()));

@@ -1,6 +1,7 @@
 //! The workloads. Each one drives the server through the generated
 //! `strata.v1` client (the append workload optionally through
-//! `strata-client`) and returns a [`Report`]. Also the shared plumbing they
+//! `strata-client`; append and catch-up optionally through the KurrentDB
+//! protocol, `kurrent`) and returns a [`Report`]. Also the shared plumbing they
 //! use: channels, a client with the wire's message limit, event ids.
 //! Not here: starting the server or printing reports.
 
@@ -9,6 +10,7 @@ mod append;
 mod client_append;
 mod conn;
 mod group;
+mod kurrent;
 mod read;
 mod scavenge;
 mod subscribe;

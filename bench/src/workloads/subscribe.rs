@@ -172,9 +172,18 @@ pub struct CatchupArgs {
     /// Bytes per event.
     #[arg(long, default_value_t = 1024)]
     pub event_size: usize,
+    /// `native` (strata.v1 `Subscribe`) or `kurrent` (the KurrentDB
+    /// protocol's `Read` subscription to `$all`).
+    #[arg(long, default_value = "native")]
+    pub via: String,
 }
 
 pub async fn run_catchup(a: CatchupArgs, channels: &[Channel]) -> Result<Report> {
+    match a.via.as_str() {
+        "kurrent" => return super::kurrent::run_catchup(a, channels).await,
+        "native" => {}
+        _ => anyhow::bail!("--via is native or kurrent"),
+    }
     let t = Instant::now();
     super::read::prefill(channels, a.events, a.event_size, 1000).await?;
     let fill_secs = t.elapsed().as_secs_f64();
