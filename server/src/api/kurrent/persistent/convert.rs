@@ -13,6 +13,7 @@
 
 use super::errors::bad_request;
 use super::names::Source;
+use super::regex_filter::{self, Target};
 use crate::api::kurrent::convert as kconvert;
 use crate::domain::groups::settings::{MAX_IN_FLIGHT_LIMIT, MAX_SUBSCRIBERS_LIMIT};
 use crate::domain::groups::{
@@ -241,9 +242,10 @@ fn position_start(p: u64) -> StartFrom {
     }
 }
 
-/// A `$all` filter Strata's groups can keep: stream-name prefixes.
-/// Event-type filters match types exactly in Strata, not by prefix, and
-/// a group's definition holds no regex, so those are refused.
+/// A `$all` filter Strata's groups can keep: stream-name prefixes, exact
+/// event types, or none; the regexes clients build from plain names are
+/// read back into those ([`regex_filter`]). Event-type prefixes (Strata
+/// matches types exactly) and other regexes are refused.
 fn all_filter(f: pb::create_req::all_options::FilterOptions) -> Result<GroupFilter, Status> {
     use pb::create_req::all_options::filter_options::Filter as F;
     match f.filter {
@@ -251,14 +253,25 @@ fn all_filter(f: pb::create_req::all_options::FilterOptions) -> Result<GroupFilt
         Some(F::StreamIdentifier(e)) if e.regex.is_empty() => Ok(GroupFilter {
             event_types: Vec::new(),
             // An empty prefix matches every stream: no filter.
-            stream_prefixes: if e.prefix.iter().any(String::is_empty) { Vec::new() } else { e.prefix },
+            stream_prefixes: if e.prefix.iter().any(String::is_empty) {
+                Vec::new()
+            } else {
+                e.prefix
+            },
         }),
-        Some(F::StreamIdentifier(_)) => Err(bad_request(
-            "Strata's persistent subscriptions filter $all by stream-name prefixes only, not by a regex",
-        )),
-        Some(F::EventType(_)) => Err(bad_request(
-            "Strata's persistent subscriptions filter $all by stream-name prefixes only, not by event type",
-        )),
+        Some(F::StreamIdentifier(e)) => {
+            regex_filter::translate(Target::StreamName, &e.regex).map_err(bad_request)
+        }
+        Some(F::EventType(e)) if e.regex.is_empty() && e.prefix.is_empty() => {
+            Ok(GroupFilter::default())
+        }
+        Some(F::EventType(e)) if e.regex.is_empty() => Err(bad_request(format!(
+            "{} (event types match whole names in Strata, not by prefix)",
+            regex_filter::ACCEPTED
+        ))),
+        Some(F::EventType(e)) => {
+            regex_filter::translate(Target::EventType, &e.regex).map_err(bad_request)
+        }
     }
 }
 
@@ -504,5 +517,56 @@ mod tests {
         assert_eq!(nack_action(A::Unknown as i32).unwrap(), Some(Nack::Retry));
         assert_eq!(nack_action(A::Stop as i32).unwrap(), None);
         assert!(nack_action(9).is_err());
+    }
+
+    #[test]
+    fn all_filters_by_kind() {
+        use pb::create_req::all_options::filter_options::{Expression, Filter as F};
+        use pb::create_req::all_options::FilterOptions;
+        let of = |f: F| {
+            all_filter(FilterOptions {
+                filter: Some(f),
+                ..Default::default()
+            })
+        };
+        let ex = |regex: &str, prefix: &[&str]| Expression {
+            regex: regex.into(),
+            prefix: prefix.iter().map(|p| (*p).to_owned()).collect(),
+        };
+        let none = GroupFilter::default();
+        assert_eq!(
+            of(F::StreamIdentifier(ex("", &["a-"])))
+                .unwrap()
+                .stream_prefixes,
+            ["a-"]
+        );
+        assert_eq!(of(F::StreamIdentifier(ex("", &["a-", ""]))).unwrap(), none);
+        assert_eq!(
+            of(F::StreamIdentifier(ex("^a-.*$", &[])))
+                .unwrap()
+                .stream_prefixes,
+            ["a-"]
+        );
+        assert_eq!(of(F::EventType(ex("", &[]))).unwrap(), none);
+        assert_eq!(
+            of(F::EventType(ex(
+                r"^(?!(\$.+$|PersistentConfig\d+$|Result$))",
+                &[]
+            )))
+            .unwrap(),
+            none
+        );
+        assert_eq!(
+            of(F::EventType(ex("^A|B$", &[]))).unwrap().event_types,
+            ["A", "B"]
+        );
+        for refused in [
+            F::EventType(ex("", &["Order"])),
+            F::EventType(ex("^Order.*$", &[])),
+            F::StreamIdentifier(ex("^order-1$", &[])),
+        ] {
+            let e = of(refused).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+        }
     }
 }

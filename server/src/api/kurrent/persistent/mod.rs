@@ -4,7 +4,8 @@
 //!
 //! A KurrentDB subscription — (stream, group), or `$all` and a group — is
 //! one Strata group whose name [`names`] derives reversibly; [`convert`]
-//! is the one place this protobuf meets the group types; [`errors`] gives
+//! is the one place this protobuf meets the group types (with
+//! [`regex_filter`] reading clients' `$all` filter regexes); [`errors`] gives
 //! failures KurrentDB's shapes, naming KurrentDB's stream and group;
 //! [`read`] is a consumer's session; [`manage`] everything else. The
 //! mapping for users is docs/KURRENTDB.md, "Persistent subscriptions".
@@ -17,6 +18,7 @@ mod errors;
 mod manage;
 mod names;
 mod read;
+mod regex_filter;
 
 use crate::domain::Node;
 use std::sync::Arc;
