@@ -1,8 +1,9 @@
 //! The KurrentDB client protocol's PersistentSubscriptions service against
 //! the real binary, through the generated KurrentDB client: subscriptions
-//! to a stream and to `$all` (stream-prefix filter), two round-robin
-//! consumers sharing events each acked once, a nack with retry redelivered
-//! with its retry count, a nack with park into the group's parked stream
+//! to a stream and to `$all` (stream-prefix filter; the filter regexes
+//! clients build from plain names), two round-robin consumers sharing
+//! events each acked once, a nack with retry redelivered with its retry
+//! count, a nack with park into the group's parked stream
 //! and back by ReplayParked, GetInfo and List naming KurrentDB's stream and
 //! group, and the errors clients expect (already exists, does not exist).
 
@@ -68,15 +69,25 @@ async fn create_on_stream(
 }
 
 async fn create_on_all(c: &mut Subs, group: &str, stream_prefixes: &[&str]) {
+    use ps::create_req::all_options::filter_options::{Expression, Filter};
+    let filter = Filter::StreamIdentifier(Expression {
+        regex: String::new(),
+        prefix: stream_prefixes.iter().map(|p| (*p).to_owned()).collect(),
+    });
+    create_on_all_with(c, group, filter)
+        .await
+        .expect("create on $all");
+}
+
+async fn create_on_all_with(
+    c: &mut Subs,
+    group: &str,
+    filter: ps::create_req::all_options::filter_options::Filter,
+) -> Result<(), tonic::Status> {
     use ps::create_req::all_options::{filter_options, AllOption, FilterOption, FilterOptions};
     use ps::create_req::{options::StreamOption, AllOptions, Options};
     let filter = FilterOption::Filter(FilterOptions {
-        filter: Some(filter_options::Filter::StreamIdentifier(
-            filter_options::Expression {
-                regex: String::new(),
-                prefix: stream_prefixes.iter().map(|p| (*p).to_owned()).collect(),
-            },
-        )),
+        filter: Some(filter),
         window: Some(filter_options::Window::Count(e())),
         checkpoint_interval_multiplier: 1,
     });
@@ -92,7 +103,7 @@ async fn create_on_all(c: &mut Subs, group: &str, stream_prefixes: &[&str]) {
         }),
     })
     .await
-    .expect("create on $all");
+    .map(|_| ())
 }
 
 fn stream_option(stream: Option<&str>) -> ps::read_req::options::StreamOption {
@@ -394,6 +405,60 @@ async fn nacks_retry_with_a_count_and_park_until_replayed_on_all() {
 
 fn kurrent_name(e: &ps::read_resp::read_event::RecordedEvent) -> String {
     String::from_utf8(e.stream_identifier.clone().unwrap().stream_name).unwrap()
+}
+
+/// What Python's kurrentdbclient sends: every `$all` filter as a regex —
+/// by default one excluding system event types, `filter_include` as
+/// `^A|B$`.
+#[tokio::test]
+async fn all_filter_regexes_of_plain_names_are_kept() {
+    use ps::create_req::all_options::filter_options::{Expression, Filter};
+    let regex = |r: &str| Expression {
+        regex: r.into(),
+        prefix: Vec::new(),
+    };
+    let server = Server::start();
+    let mut streams = client(&server).await;
+    let mut c = subs(&server).await;
+    create_on_all_with(
+        &mut c,
+        "defaults",
+        Filter::EventType(regex(r"^(?!(\$.+$|PersistentConfig\d+$|Result$))")),
+    )
+    .await
+    .expect("the default exclusion is accepted");
+    create_on_all_with(&mut c, "typed", Filter::EventType(regex("^Paid|Refunded$")))
+        .await
+        .expect("literal event types are accepted");
+    let refused = create_on_all_with(&mut c, "exact", Filter::StreamIdentifier(regex("^pay-1$")))
+        .await
+        .expect_err("an exact stream name is refused");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("'pay-1.*'"), "{refused:?}");
+
+    let types = ["Paid", "Shipped", "Refunded", "Result"];
+    let events = types.iter().map(|t| proposed(t, b"{}")).collect();
+    append(&mut streams, "pay-1", Expected::Any(e()), events).await;
+    let delivered = |c: &mut Subs, group: &'static str, n: usize| {
+        let mut c = c.clone();
+        async move {
+            let (mut consumer, _) = Consumer::join(&mut c, None, group).await.expect("join");
+            let mut got = Vec::new();
+            while got.len() < n {
+                let (ev, _) = consumer.next(WAIT).await.expect("an event");
+                consumer.ack(ev.id.as_ref().unwrap()).await;
+                got.push(ev.metadata["type"].clone());
+            }
+            assert!(
+                consumer.next(Duration::from_millis(300)).await.is_none(),
+                "{group}: nothing more"
+            );
+            got
+        }
+    };
+    assert_eq!(delivered(&mut c, "typed", 2).await, ["Paid", "Refunded"]);
+    // No filter: every application event (`Result` ones too).
+    assert_eq!(delivered(&mut c, "defaults", 4).await, types);
 }
 
 #[tokio::test]
