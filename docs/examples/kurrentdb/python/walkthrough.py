@@ -448,21 +448,13 @@ for r in (rec1, rec2, rec3):
 client.append_to_stream(f"noise-{RUN}", current_version=StreamState.ANY, events=event("Noise"))
 all_group = f"auditors-{RUN}"
 
-with step("a $all persistent subscription with a regex filter is refused"):
-    # This client's create_subscription_to_all() sends every filter as a
-    # regular expression -- by default one excluding system event types --
-    # and Strata's consumer groups keep stream-name prefixes only
-    # (docs/KURRENTDB.md, "Persistent subscriptions"): INVALID_ARGUMENT.
-    e = raises(GrpcError,
-               lambda: client.create_subscription_to_all(group_name=all_group, commit_position=before_audit,
-                                                         filter_include=[rf"audit-{RUN}"], filter_by_stream_name=True),
-               "create_subscription_to_all with a stream name regex")
-    check("prefixes only" in str(e), f"the message says why: {e}")
-    raises(GrpcError, lambda: client.create_subscription_to_all(group_name=all_group, commit_position=before_audit),
-           "create_subscription_to_all with the default (regex) exclude filter")
-
-with step("create a persistent subscription to $all without a filter"):
-    client.create_subscription_to_all(group_name=all_group, commit_position=before_audit, filter_exclude=[])
+with step("create a persistent subscription to $all with the client's default filter"):
+    # create_subscription_to_all() sends every filter as a regular
+    # expression, by default one excluding system event types
+    # (^(?!(\$.+$|PersistentConfig\d+$|Result$))). Strata keeps it as no
+    # filter: its $all groups never deliver system records
+    # (docs/KURRENTDB.md, "Persistent subscriptions").
+    client.create_subscription_to_all(group_name=all_group, commit_position=before_audit)
 
 with step("read it ($all): ack, nack retry, nack park"):
     asub = client.read_subscription_to_all(group_name=all_group, timeout=60)
@@ -486,6 +478,35 @@ with step("replay the $all subscription's parked event"):
 with step("delete the $all persistent subscription"):
     client.delete_subscription(group_name=all_group)
     raises(NotFoundError, lambda: client.get_subscription_info(group_name=all_group), "info of a deleted group")
+
+shipment = f"shipment-{RUN}"
+placed, packed, sent = event(f"Placed{RUN}"), event(f"Packed{RUN}"), event(f"Sent{RUN}")
+before_shipment = client.get_commit_position()
+client.append_to_stream(shipment, current_version=StreamState.NO_STREAM, events=[placed, packed, sent])
+typed_group = f"shippers-{RUN}"
+
+with step("a $all persistent subscription filtered by event types delivers only those types"):
+    # filter_include of event types is sent as ^Placed...|Sent...$: Strata keeps
+    # literal names as the group's (exact) event types.
+    client.create_subscription_to_all(group_name=typed_group, commit_position=before_shipment,
+                                      filter_include=[placed.type, sent.type], filter_by_stream_name=False)
+    tsub = client.read_subscription_to_all(group_name=typed_group, timeout=60)
+    got = []
+    for e in tsub:
+        tsub.ack(e)
+        got.append((e.type, e.id))
+        if len(got) == 2:
+            break
+    equal(got, [(placed.type, placed.id), (sent.type, sent.id)], "delivered events (Packed filtered out)")
+    tsub.stop()
+    client.delete_subscription(group_name=typed_group)
+
+with step("an exact stream name filter is refused: Strata's groups keep stream-name prefixes"):
+    e = raises(GrpcError,
+               lambda: client.create_subscription_to_all(group_name=typed_group, commit_position=before_shipment,
+                                                         filter_include=[shipment], filter_by_stream_name=True),
+               "create_subscription_to_all filtered by one exact stream name")
+    check(f"'{shipment}.*'" in str(e), f"the message says to use a prefix: {e}")
 
 client.close()
 print(f"python walk-through: all {steps_passed} steps passed against {ADDR}")
