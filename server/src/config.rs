@@ -40,6 +40,7 @@
 //! listen = "0.0.0.0:2113"
 //! log_level = "info,strata_storage=debug"
 //! segment_max_bytes = 268435456
+//! index_cache_bytes = 67108864
 //! max_subscriptions = 1024
 //! max_connections = 1024
 //! snapshots_per_stream = 3
@@ -89,6 +90,10 @@ pub struct ServeSettings {
     /// Largest segment file, in bytes [default: 268435456].
     #[arg(long, env = "STRATA_SEGMENT_MAX_BYTES")]
     pub segment_max_bytes: Option<u64>,
+    /// The index's page cache, in bytes, at least 1048576; index pages
+    /// beyond it are read from the OS page cache [default: 67108864].
+    #[arg(long, env = "STRATA_INDEX_CACHE_BYTES")]
+    pub index_cache_bytes: Option<u64>,
     /// Most concurrent subscriptions [default: 1024].
     #[arg(long, env = "STRATA_MAX_SUBSCRIPTIONS")]
     pub max_subscriptions: Option<usize>,
@@ -164,6 +169,10 @@ pub struct ServeConfig {
     /// Largest segment file, in bytes.
     #[serde(default = "default::segment_max_bytes")]
     pub segment_max_bytes: u64,
+    /// The index's page cache, in bytes (≥
+    /// [`strata_storage::limits::MIN_INDEX_CACHE_BYTES`]).
+    #[serde(default = "default::index_cache_bytes")]
+    pub index_cache_bytes: u64,
     /// Most concurrent subscriptions (≥ 1).
     #[serde(default = "default::max_subscriptions")]
     pub max_subscriptions: usize,
@@ -238,6 +247,9 @@ mod default {
     pub fn segment_max_bytes() -> u64 {
         strata_storage::limits::DEFAULT_SEGMENT_MAX_BYTES
     }
+    pub fn index_cache_bytes() -> u64 {
+        strata_storage::limits::DEFAULT_INDEX_CACHE_BYTES
+    }
     pub fn max_subscriptions() -> usize {
         crate::domain::DEFAULT_MAX_SUBSCRIPTIONS
     }
@@ -263,6 +275,13 @@ impl ServeConfig {
         }
         if self.snapshots_per_stream == 0 {
             bail!("snapshots_per_stream must be at least 1");
+        }
+        let min_cache = strata_storage::limits::MIN_INDEX_CACHE_BYTES;
+        if self.index_cache_bytes < min_cache {
+            bail!(
+                "index_cache_bytes must be at least {min_cache} (1 MiB), not {}",
+                self.index_cache_bytes
+            );
         }
         match (&self.tls_cert, &self.tls_key) {
             (Some(_), None) | (None, Some(_)) => {
@@ -435,7 +454,8 @@ mod tests {
         // A field in one half but not the other fails here, not in production.
         let all: FileConfig = toml::from_str(
             "data_dir = \"/d\"\nlisten = \"[::1]:1\"\nlog_level = \"warn\"\n\
-             segment_max_bytes = 1048576\nmax_subscriptions = 2\n\
+             segment_max_bytes = 1048576\nindex_cache_bytes = 2097152\n\
+             max_subscriptions = 2\n\
              max_connections = 3\nsnapshots_per_stream = 4\n\
              otlp_endpoint = \"http://collector:4317\"\n\
              otlp_sample_ratio = 0.25\ncategory_separator = \"_\"",
@@ -449,6 +469,7 @@ mod tests {
                 listen: "[::1]:1".parse().unwrap(),
                 log_level: "warn".into(),
                 segment_max_bytes: 1_048_576,
+                index_cache_bytes: 2_097_152,
                 max_subscriptions: 2,
                 max_connections: 3,
                 snapshots_per_stream: 4,
@@ -506,6 +527,66 @@ mod tests {
             assert!(
                 format!("{e:#}").contains("category_separator must be one printable character"),
                 "{bad:?}: {e:#}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_index_cache_is_set_by_flag_env_or_file_and_at_least_the_minimum() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeSettings,
+        }
+        let min = strata_storage::limits::MIN_INDEX_CACHE_BYTES;
+        let cache = |cli: ServeSettings, file: &str| {
+            let file: FileConfig = toml::from_str(file).unwrap();
+            merge(cli, file, None).map(|c| c.index_cache_bytes)
+        };
+        assert_eq!(
+            cache(ServeSettings::default(), "").unwrap(),
+            strata_storage::limits::DEFAULT_INDEX_CACHE_BYTES
+        );
+        let file = "index_cache_bytes = 2097152";
+        assert_eq!(cache(ServeSettings::default(), file).unwrap(), 2 << 20);
+        let flag = Cli::try_parse_from(["strata", "--index-cache-bytes", "3145728"]).unwrap();
+        assert_eq!(flag.serve.index_cache_bytes, Some(3 << 20));
+        assert_eq!(cache(flag.serve, file).unwrap(), 3 << 20, "flag over file");
+        // The variable is read by clap into the same layer as the flag
+        // (so it too beats the file); checked on the declaration rather
+        // than by setting it, which would race the other tests' threads.
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "index_cache_bytes")
+            .unwrap();
+        assert_eq!(
+            arg.get_env().and_then(|e| e.to_str()),
+            Some("STRATA_INDEX_CACHE_BYTES")
+        );
+        assert_eq!(
+            cache(
+                ServeSettings::default(),
+                &format!("index_cache_bytes = {min}")
+            )
+            .unwrap(),
+            min
+        );
+        for bad in [
+            ServeSettings {
+                index_cache_bytes: Some(min - 1),
+                ..Default::default()
+            },
+            ServeSettings {
+                index_cache_bytes: Some(0),
+                ..Default::default()
+            },
+        ] {
+            let e = cache(bad, "").unwrap_err();
+            assert!(
+                format!("{e:#}").contains("index_cache_bytes must be at least 1048576"),
+                "{e:#}"
             );
         }
     }

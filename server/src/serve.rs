@@ -60,6 +60,7 @@ pub fn open_store(data_dir: &std::path::Path, opts: Options) -> anyhow::Result<S
 pub fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let opts = Options {
         segment_max_bytes: cfg.segment_max_bytes,
+        index_cache_bytes: cfg.index_cache_bytes,
         snapshots_per_stream: cfg.snapshots_per_stream,
         category_separator: cfg.category_separator,
         ..Options::default()
@@ -185,6 +186,8 @@ async fn serve(store: Store, cfg: &ServeConfig, report: OpenReport) -> anyhow::R
         head = report.head,
         truncated_bytes = report.truncated_bytes,
         index_lag = report.head.saturating_sub(report.index_was_at),
+        segment_max_bytes = cfg.segment_max_bytes,
+        index_cache_bytes = cfg.index_cache_bytes,
         max_connections = cfg.max_connections,
         max_subscriptions = cfg.max_subscriptions,
         snapshots_per_stream = cfg.snapshots_per_stream,

@@ -64,6 +64,11 @@ pub struct Options {
     /// the store never rebuilds it by accident; `Some` of another separator
     /// rebuilds the index from the log.
     pub category_separator: Option<char>,
+    /// sled's page cache for the index, in bytes: at least
+    /// [`MIN_INDEX_CACHE_BYTES`] (less is refused with `Error::Config`, not
+    /// raised). Default [`DEFAULT_INDEX_CACHE_BYTES`]; index pages beyond
+    /// it are read again from the OS page cache.
+    pub index_cache_bytes: u64,
 }
 
 /// A callback for [`Options::open_progress`]: `(indexed, head)`, the
@@ -86,6 +91,7 @@ impl Default for Options {
             resume_interrupted_scavenge: true,
             open_progress: None,
             category_separator: None,
+            index_cache_bytes: DEFAULT_INDEX_CACHE_BYTES,
         }
     }
 }
@@ -204,6 +210,12 @@ impl Inner {
                 opts.segment_max_bytes
             )));
         }
+        if opts.index_cache_bytes < MIN_INDEX_CACHE_BYTES {
+            return Err(Error::Config(format!(
+                "index cache of {} bytes is below the minimum of {MIN_INDEX_CACHE_BYTES}",
+                opts.index_cache_bytes
+            )));
+        }
         create_dir_durably(dir)?;
         let lock = lock_dir(dir)?;
         if dir.join(crate::backup::RESTORING_MARKER).exists() {
@@ -228,7 +240,11 @@ impl Inner {
             segments.push(seg);
         }
 
-        let index = Index::open(&dir.join("index"), opts.category_separator)?;
+        let index = Index::open(
+            &dir.join("index"),
+            opts.category_separator,
+            opts.index_cache_bytes,
+        )?;
         let mut indexed = index.indexed_through()?;
         if indexed > rec.head {
             tracing::warn!(

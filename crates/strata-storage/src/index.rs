@@ -30,7 +30,7 @@
 
 use crate::error::Result;
 use crate::limits::{
-    DEFAULT_CATEGORY_SEPARATOR, INDEX_CACHE_BYTES, INDEX_FLUSH_EVERY, INDEX_LOCK_WAIT,
+    DEFAULT_CATEGORY_SEPARATOR, INDEX_FLUSH_EVERY, INDEX_LOCK_WAIT,
     STREAM_SPARSE_INTERVAL_REVISIONS,
 };
 use crate::secondary::{Grouped, Held, Secondary};
@@ -99,12 +99,13 @@ fn stored_separator(db: &sled::Db) -> sled::Result<Option<char>> {
     }))
 }
 
-/// Opens sled and the index's trees; categories split names at
-/// `separator`, or at the recorded one when it is `None`.
-fn open_sled(path: &Path, separator: Option<char>) -> sled::Result<Index> {
+/// Opens sled, with a page cache of `cache_bytes`, and the index's trees;
+/// categories split names at `separator`, or at the recorded one when it
+/// is `None`.
+fn open_sled(path: &Path, separator: Option<char>, cache_bytes: u64) -> sled::Result<Index> {
     let db = sled::Config::new()
         .path(path)
-        .cache_capacity(INDEX_CACHE_BYTES)
+        .cache_capacity(cache_bytes)
         .flush_every_ms(Some(INDEX_FLUSH_EVERY.as_millis() as u64))
         .open()?;
     let separator = match separator {
@@ -122,10 +123,14 @@ fn open_sled(path: &Path, separator: Option<char>) -> sled::Result<Index> {
 /// [`open_sled`], waiting up to [`INDEX_LOCK_WAIT`] while sled's lock on
 /// the directory is still held (a store of this process just closed: its
 /// threads drop the index a moment after `close` returns).
-fn open_sled_waiting(path: &Path, separator: Option<char>) -> sled::Result<Index> {
+fn open_sled_waiting(
+    path: &Path,
+    separator: Option<char>,
+    cache_bytes: u64,
+) -> sled::Result<Index> {
     let deadline = std::time::Instant::now() + INDEX_LOCK_WAIT;
     loop {
-        match open_sled(path, separator) {
+        match open_sled(path, separator, cache_bytes) {
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")
                     && std::time::Instant::now() < deadline =>
@@ -140,9 +145,10 @@ fn open_sled_waiting(path: &Path, separator: Option<char>) -> sled::Result<Index
 impl Index {
     /// Opens the index in `path`, whose categories split stream names at
     /// `separator` (`None`: the one the index was built with, or
-    /// [`DEFAULT_CATEGORY_SEPARATOR`] for a new index).
-    pub(crate) fn open(path: &Path, separator: Option<char>) -> Result<Index> {
-        let index = match open_sled_waiting(path, separator) {
+    /// [`DEFAULT_CATEGORY_SEPARATOR`] for a new index), with a page cache
+    /// of `cache_bytes` (`Options::index_cache_bytes`).
+    pub(crate) fn open(path: &Path, separator: Option<char>, cache_bytes: u64) -> Result<Index> {
+        let index = match open_sled_waiting(path, separator, cache_bytes) {
             Ok(index) => index,
             // sled writes some files (its `conf`) without fsync, so a power
             // cut can leave an index that does not open. It is derived:
@@ -153,7 +159,7 @@ impl Index {
                     "the index is damaged (a power cut?); rebuilding it from the log"
                 );
                 std::fs::remove_dir_all(path)?;
-                open_sled(path, separator)?
+                open_sled(path, separator, cache_bytes)?
             }
             Err(e) => return Err(e.into()),
         };

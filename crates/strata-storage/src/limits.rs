@@ -62,8 +62,15 @@ pub const INDEX_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// How long the writer waits between checks while the indexer is
 /// [`MAX_UNINDEXED_EVENTS`] behind.
 pub const WRITER_INDEX_ROOM_WAIT: Duration = Duration::from_millis(10);
-/// sled's page cache for the stream index, in bytes (256 MiB).
-pub const INDEX_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+/// Default `Options::index_cache_bytes`: sled's page cache for the index,
+/// in bytes (64 MiB). The index of 1 M events takes about 11 MB, so this
+/// holds the working set of a store of about 5 M events while bounding the
+/// server's memory; a larger store works with it too, reading the index
+/// pages that do not fit from the OS page cache.
+pub const DEFAULT_INDEX_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Smallest `Options::index_cache_bytes`, in bytes (1 MiB); a store is not
+/// opened with less (`Error::Config`).
+pub const MIN_INDEX_CACHE_BYTES: u64 = 1024 * 1024;
 /// How often sled flushes the stream index on its own (the log is the
 /// truth; the index catches up from it after a crash).
 pub const INDEX_FLUSH_EVERY: Duration = Duration::from_millis(1000);

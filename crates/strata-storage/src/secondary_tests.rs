@@ -7,7 +7,7 @@
 //! The behaviour seen through `Store` is in `tests/type_category_index.rs`.
 
 use crate::index::Index;
-use crate::limits::MIN_SEGMENT_MAX_BYTES;
+use crate::limits::{DEFAULT_INDEX_CACHE_BYTES, MIN_SEGMENT_MAX_BYTES};
 use crate::scavenge::{ScavengeOptions, ScavengeState};
 use crate::store::{Options, Store};
 use crate::types::*;
@@ -26,7 +26,9 @@ fn ev(ty: &str) -> NewEvent {
 
 /// Every index entry, the index closed.
 fn dump(dir: &Path) -> Vec<(String, Vec<u8>, Vec<u8>)> {
-    Index::open(&dir.join("index"), '-').unwrap().dump()
+    Index::open(&dir.join("index"), Some('-'), DEFAULT_INDEX_CACHE_BYTES)
+        .unwrap()
+        .dump()
 }
 
 /// Event `i` of the stream index's rebuild test: types T0..T2.
@@ -116,7 +118,12 @@ fn re_indexing_after_a_crash_changes_nothing() {
     // A crash after sled kept the blocks of later batches but not the
     // `indexed_through` that vouches for them: the open re-indexes them.
     for back_to in [0, 1, 70_000, 100_001] {
-        let index = Index::open(&dir.path().join("index"), '-').unwrap();
+        let index = Index::open(
+            &dir.path().join("index"),
+            Some('-'),
+            DEFAULT_INDEX_CACHE_BYTES,
+        )
+        .unwrap();
         index.set_indexed_through(back_to).unwrap();
         drop(index);
         let s = Store::open(dir.path(), Options::default()).unwrap();

@@ -1,6 +1,7 @@
 //! Scenario: long streams interleaved with others, read back over every
 //! kind of range — from the in-memory tail, from sled's sparse revisions
-//! through the per-stream chain of previous events, and across segments.
+//! through the per-stream chain of previous events, and across segments —
+//! also with sled's page cache at its smallest (`Options::index_cache_bytes`).
 
 mod common;
 use common::*;
@@ -97,6 +98,85 @@ fn interleaved_streams_read_back_over_every_range() {
     for (k, name) in names.iter().enumerate() {
         check_ranges(&s, name, lens[k], &mut rng);
     }
+}
+
+#[test]
+fn a_store_with_the_smallest_index_cache_reads_correctly() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        index_cache_bytes: limits::MIN_INDEX_CACHE_BYTES,
+        ..Options::default()
+    };
+    let s = Store::open(dir.path(), opts.clone()).unwrap();
+    // Many streams and a few long ones, so the index spans more pages
+    // than the cache holds.
+    let streams = 500u64;
+    let total = 5_000u64;
+    for i in 0..total / 10 {
+        let events = (0..10u64)
+            .map(|j| {
+                let n = i * 10 + j;
+                ev("E", format!("s-{}:{}", n % streams, n / streams).as_bytes())
+            })
+            .collect();
+        s.append(&format!("s-{}", i % streams), ExpectedRevision::Any, events)
+            .unwrap();
+    }
+    drop(s);
+    assert!(
+        Store::open(
+            dir.path(),
+            Options {
+                index_cache_bytes: limits::MIN_INDEX_CACHE_BYTES - 1,
+                ..Options::default()
+            }
+        )
+        .is_err(),
+        "a cache below the minimum is refused"
+    );
+    // Reopened: every read goes through the index, not the tail.
+    let s = Store::open(dir.path(), opts).unwrap();
+    for k in 0..streams {
+        let name = format!("s-{k}");
+        let got = s
+            .read_stream(&name, StreamFrom::Start, Direction::Forwards, usize::MAX)
+            .unwrap();
+        assert_eq!(got.len() as u64, total / streams, "{name}");
+        for (r, e) in got.iter().enumerate() {
+            assert_eq!(e.revision, r as u64);
+            assert_eq!(e.stream, name);
+        }
+        let last = s
+            .read_stream(&name, StreamFrom::End, Direction::Backwards, 1)
+            .unwrap();
+        assert_eq!(last[0].revision, total / streams - 1, "{name}");
+    }
+    let mut seen = 0u64;
+    let mut from = AllFrom::Start;
+    loop {
+        let page = s
+            .read_all(from, Direction::Forwards, 1_000, &Filter::default())
+            .unwrap();
+        for e in &page.events {
+            seen += 1;
+            assert_eq!(e.position, seen);
+        }
+        if page.events.is_empty() {
+            break;
+        }
+        from = AllFrom::Position(page.scanned_to + 1);
+    }
+    assert_eq!(seen, total);
+    let f = Filter {
+        stream_prefixes: vec!["s-7".into()],
+        ..Filter::default()
+    };
+    assert_eq!(
+        s.read_all(AllFrom::Start, Direction::Forwards, 10_000, &f)
+            .unwrap(),
+        s.read_all_by_scan(AllFrom::Start, Direction::Forwards, 10_000, &f)
+            .unwrap()
+    );
 }
 
 trait MaxIfNew {
