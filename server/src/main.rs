@@ -13,8 +13,33 @@
 /// mimalloc instead of glibc malloc: reads and subscriptions allocate and
 /// free a few buffers per event, and glibc's malloc/free took ~15% of the
 /// server's CPU on catch-up reads (perf, docs/BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc commits its arenas eagerly by default, so memory freed after a
+/// burst stays resident: at 64 clients the server peaked at 158–168 MiB
+/// with it and 116–117 MiB without, at the same throughput (BENCHMARKS.md,
+/// "Where the memory goes"). mimalloc reads the option when it reserves
+/// its first arena, before `main`, so `serve` runs itself again with
+/// `MIMALLOC_ARENA_EAGER_COMMIT=0` unless the variable is already set (an
+/// operator's own value wins). `exec` keeps the process id; if it fails the
+/// server carries on with eager arenas.
+#[cfg(feature = "mimalloc")]
+fn exec_with_lazy_arenas() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+        .exec();
+    eprintln!("strata: could not re-run with lazy allocator arenas ({err}); continuing");
+}
 
 mod admin;
 mod api;
@@ -275,6 +300,10 @@ fn run_client(cli: Cli) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(feature = "mimalloc")]
+    if matches!(cli.command, Command::Serve(_)) {
+        exec_with_lazy_arenas();
+    }
     if matches!(cli.command, Command::Client(_)) {
         return run_client(cli);
     }

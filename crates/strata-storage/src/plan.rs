@@ -33,9 +33,12 @@ pub(crate) struct DedupeWindow {
 }
 
 impl DedupeWindow {
+    /// A window of up to `capacity` ids. Nothing is reserved up front: a
+    /// full window of the default 262,144 ids takes ~13 MiB, which a small
+    /// or new store should not pay before it holds that many events.
     pub(crate) fn new(capacity: usize) -> Self {
         DedupeWindow {
-            by_id: HashMap::with_capacity(capacity.min(1 << 20)),
+            by_id: HashMap::new(),
             order: VecDeque::new(),
             capacity,
         }

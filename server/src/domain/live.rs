@@ -27,10 +27,14 @@ use std::sync::{Arc, RwLock};
 use strata_storage::{RecordedEvent, Store};
 use tokio::sync::watch;
 
-/// Most events the live ring holds.
-pub const LIVE_RING_EVENTS: usize = 16_384;
-/// Most bytes of event data + metadata the live ring holds (32 MiB).
-pub const LIVE_RING_BYTES: usize = 32 * 1024 * 1024;
+/// Most events the live ring holds: 4,096 covers the ~20 ms a caught-up
+/// subscriber may lag many times over at the write rates measured here
+/// (BENCHMARKS.md), and one behind it reads from the log, as catching up
+/// does. At 16,384 the ring was the largest heap item at 64 clients
+/// (16.8 MiB of 1 KiB events; "Where the memory goes").
+pub const LIVE_RING_EVENTS: usize = 4_096;
+/// Most bytes of event data + metadata the live ring holds (8 MiB).
+pub const LIVE_RING_BYTES: usize = 8 * 1024 * 1024;
 /// Events the feeder reads per storage call.
 const FEED_PAGE_EVENTS: usize = 4_096;
 
