@@ -15,7 +15,7 @@ pub use crate::request::Write;
 use crate::request::{CommitTiming, Op, Reply, Request};
 use crate::scavenge::{ScavengeOptions, ScavengeStatus};
 use crate::snapshot::Snapshot;
-use crate::stats::{OpenReport, StoreStats, StoreTelemetry, WriterStats};
+use crate::stats::{OpenReport, StoreTelemetry, WriterStats};
 use crate::types::*;
 use crate::validate::{validate_stream_name, validate_transaction};
 use std::path::Path;
@@ -23,6 +23,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, TrySendError};
 use std::sync::Arc;
 use std::time::Instant;
+
+mod catalog;
 
 pub use crate::engine::{OpenProgress, Options};
 
@@ -425,38 +427,6 @@ impl Store {
         query::read_all(sh, from, direction, max_count, Some(filter), false)
     }
 
-    /// Event types of application events (system records have none here)
-    /// starting with `prefix` (`""`: all), in name order after `after`
-    /// (exclusive), at most `limit` (cut to
-    /// [`MAX_LISTED_NAMES`](crate::limits::MAX_LISTED_NAMES)), each with
-    /// its events in the log that no scavenge has dropped, visible or not.
-    pub fn list_event_types(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<NameCount>> {
-        let kind = crate::secondary::Kind::EventType;
-        crate::names::list(&self.inner.shared, kind, prefix, after, limit)
-    }
-
-    /// Categories (a stream name up to its first
-    /// [`Options::category_separator`]), as [`Store::list_event_types`].
-    pub fn list_categories(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<NameCount>> {
-        let kind = crate::secondary::Kind::Category;
-        crate::names::list(&self.inner.shared, kind, prefix, after, limit)
-    }
-
-    /// The [`Options::category_separator`] the store was opened with.
-    pub fn category_separator(&self) -> char {
-        self.inner.shared.index.secondary().separator()
-    }
-
     /// Reads the log forwards from position `from` as stored: every record,
     /// system records and records hidden by lifecycle rules included (not
     /// those a scavenge dropped). For consumers that keep recent records
@@ -491,44 +461,6 @@ impl Store {
         micros: i64,
     ) -> Result<Option<Revision>> {
         query::stream_revision_at_or_after(&self.inner.shared, stream, micros)
-    }
-
-    /// Streams whose names start with `prefix`, in name order, after `after`
-    /// (exclusive), at most `limit`.
-    pub fn list_streams(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<StreamInfo>> {
-        query::list_streams(&self.inner.shared, prefix, after, limit)
-    }
-
-    /// Counts and sizes.
-    pub fn stats(&self) -> Result<StoreStats> {
-        let sh = &self.inner.shared;
-        let mut log_bytes = 0;
-        for s in sh.segments.current().all() {
-            log_bytes += s.len()?;
-        }
-        let (snapshots, snapshot_bytes) = self.inner.snapshots.stats();
-        let tail_new = {
-            let tail = sh.tail.read().unwrap();
-            tail.streams_with_prefix("")
-                .into_iter()
-                .filter(|(n, _, _)| sh.index.stream_head(n).ok().flatten().is_none())
-                .count()
-        };
-        Ok(StoreStats {
-            head: self.head(),
-            indexed_through: self.indexed_position(),
-            streams: (sh.index.stream_count() + tail_new) as u64,
-            segments: sh.segments.count() as u64,
-            log_bytes,
-            index_bytes: sh.index.size_on_disk(),
-            snapshots,
-            snapshot_bytes,
-        })
     }
 
     /// Saves a snapshot of `snapshot.stream` at `snapshot.revision`, durably
