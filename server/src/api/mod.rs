@@ -13,6 +13,8 @@
 //!   in its extensions) and checking the roles whole services need;
 //! - [`trace_context`]: a tower layer opening each gRPC request's server
 //!   span under the caller's `traceparent` (only while traces are exported);
+//! - [`revocation`]: ending a long-lived response stream when the
+//!   caller's credentials are revoked or expire, for every gRPC adapter;
 //! - [`http`]: the plain-HTTP routes (health probes, `/metrics`), an axum
 //!   router served on the same port as the gRPC services.
 //!
@@ -27,6 +29,7 @@ pub mod auth;
 pub mod decode_errors;
 pub mod http;
 pub mod kurrent;
+pub mod revocation;
 pub mod status;
 pub mod strata;
 pub mod trace_context;

@@ -21,6 +21,7 @@
 use super::convert::{self, ReadOptions, ReadRequest};
 use super::errors::{self, Op};
 use super::filter::{Predicate, SplitFilter};
+use crate::api::revocation::until_revoked;
 use crate::domain::read::ReadTarget;
 use crate::domain::security::{still_covers, Access, Caller, Need, Permission};
 use crate::domain::subscribe::{SubscribeTarget, SubscriptionMessage};
@@ -248,30 +249,11 @@ async fn subscription(
     ));
     let revoked = async move { node.revoked(&caller, still).await };
     Ok(stream::once(async move { Ok(confirmation) })
-        .chain(until_revoked(answers.boxed(), revoked))
+        .chain(until_revoked(answers.boxed(), revoked, || {
+            errors::status(
+                Error::AccessDenied("permissions changed; subscribe again".into()),
+                Op::Read,
+            )
+        }))
         .boxed())
-}
-
-/// `messages` until `revoked` resolves; then a last `PERMISSION_DENIED` /
-/// `access-denied` and the end.
-fn until_revoked(
-    messages: ReadStream,
-    revoked: impl std::future::Future<Output = ()> + Send + 'static,
-) -> ReadStream {
-    let revoked = Box::pin(revoked);
-    stream::unfold(Some((messages, revoked)), |state| async move {
-        let (mut messages, mut revoked) = state?;
-        tokio::select! {
-            biased;
-            () = &mut revoked => Some((
-                Err(errors::status(
-                    Error::AccessDenied("permissions changed; subscribe again".into()),
-                    Op::Read,
-                )),
-                None,
-            )),
-            m = messages.next() => m.map(|m| (m, Some((messages, revoked)))),
-        }
-    })
-    .boxed()
 }

@@ -197,11 +197,12 @@ impl PersistentSubscriptions for PersistentService {
             node.revoked(&caller, still).await
         };
         Ok(Response::new(
-            super::streams::until_revoked(
+            crate::api::revocation::until_revoked(
                 stream::once(async { Ok(confirmation) })
                     .chain(events)
                     .boxed(),
                 revoked,
+                super::streams::revoked_status,
             )
             .boxed(),
         ))

@@ -12,6 +12,7 @@
 //! conversions (`convert`), or the error mapping (`api::status`).
 
 use super::convert;
+use crate::api::revocation::until_revoked;
 use crate::api::{auth, status};
 use crate::domain::catalog::NameKind;
 use crate::domain::read::ReadTarget;
@@ -271,7 +272,7 @@ impl Streams for StreamsService {
         let node = self.node.clone();
         let revoked = async move { node.revoked(&caller, still).await };
         Ok(Response::new(
-            until_revoked(messages.map(subscribe_response), revoked).boxed(),
+            until_revoked(messages.map(subscribe_response), revoked, revoked_status).boxed(),
         ))
     }
 
@@ -366,24 +367,10 @@ impl Streams for StreamsService {
     }
 }
 
-/// `messages` until `revoked` resolves; then a last `PERMISSION_DENIED` /
-/// `access-denied` and the end.
-pub(super) fn until_revoked<T: Send + 'static>(
-    messages: impl futures::Stream<Item = Result<T, Status>> + Send + Unpin + 'static,
-    revoked: impl std::future::Future<Output = ()> + Send + 'static,
-) -> impl futures::Stream<Item = Result<T, Status>> + Send {
-    let revoked = Box::pin(revoked);
-    futures::stream::unfold(Some((messages, revoked)), |state| async move {
-        let (mut messages, mut revoked) = state?;
-        tokio::select! {
-            biased;
-            () = &mut revoked => Some((
-                Err(status::from_domain(Error::AccessDenied(
-                    "permissions changed; subscribe again".into(),
-                ))),
-                None,
-            )),
-            m = messages.next() => m.map(|m| (m, Some((messages, revoked)))),
-        }
-    })
+/// What a stream opened over strata.v1 ends with when the caller's
+/// credentials are revoked: `PERMISSION_DENIED` / `access-denied`.
+pub(super) fn revoked_status() -> Status {
+    status::from_domain(Error::AccessDenied(
+        "permissions changed; subscribe again".into(),
+    ))
 }

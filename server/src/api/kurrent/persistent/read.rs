@@ -18,6 +18,7 @@ use super::names::{self, Source};
 use super::{convert, errors};
 use crate::api::auth;
 use crate::api::kurrent::errors::{self as kerrors, Op};
+use crate::api::revocation::until_revoked;
 use crate::domain::groups::Command;
 use crate::domain::security::{Access, Need, Permission};
 use crate::domain::{Error, Node};
@@ -118,7 +119,15 @@ pub async fn read(
     let answers = stream::once(async { Ok(confirmation) })
         .chain(events)
         .boxed();
-    Ok(Response::new(until_revoked(answers, revoked).boxed()))
+    let refusal = || {
+        kerrors::status(
+            Error::AccessDenied("permissions changed; subscribe again".into()),
+            Op::Other,
+        )
+    };
+    Ok(Response::new(
+        until_revoked(answers, revoked, refusal).boxed(),
+    ))
 }
 
 /// Forwards a consumer's acks and nacks until its stream ends or it stops.
@@ -142,27 +151,4 @@ async fn forward(mut inbound: Streaming<pb::ReadReq>, group: mpsc::Sender<Comman
         }
     }
     let _ = group.send(Command::Leave(id)).await;
-}
-
-/// `messages` until `revoked` resolves; then a last `PERMISSION_DENIED` /
-/// `access-denied` and the end.
-fn until_revoked(
-    messages: ReadStream,
-    revoked: impl std::future::Future<Output = ()> + Send + 'static,
-) -> impl futures::Stream<Item = Result<pb::ReadResp, Status>> + Send {
-    let revoked = Box::pin(revoked);
-    stream::unfold(Some((messages, revoked)), |state| async move {
-        let (mut messages, mut revoked) = state?;
-        tokio::select! {
-            biased;
-            () = &mut revoked => Some((
-                Err(kerrors::status(
-                    Error::AccessDenied("permissions changed; subscribe again".into()),
-                    Op::Other,
-                )),
-                None,
-            )),
-            m = messages.next() => m.map(|m| (m, Some((messages, revoked)))),
-        }
-    })
 }
