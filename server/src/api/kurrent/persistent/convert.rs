@@ -275,15 +275,25 @@ fn all_filter(f: pb::create_req::all_options::FilterOptions) -> Result<GroupFilt
     }
 }
 
-/// A Read's, Delete's, GetInfo's or ReplayParked's source.
+/// A stream subscription's source.
 pub fn source_of(
     stream: Option<strata_proto::kurrent::event_store::client::StreamIdentifier>,
-    all: bool,
 ) -> Result<Source, Status> {
-    if all {
-        return Ok(Source::All);
-    }
     Ok(Source::stream(kconvert::stream_name(stream)?))
+}
+
+/// The source a Read, Delete, GetInfo or ReplayParked names with its
+/// `stream_option` (each request has its own oneof type; the caller maps
+/// it): a stream (`Some(Some(id))`), `$all` (`Some(None)`), or nothing,
+/// which is refused.
+pub fn chosen_source(
+    choice: Option<Option<strata_proto::kurrent::event_store::client::StreamIdentifier>>,
+) -> Result<Source, Status> {
+    match choice {
+        Some(Some(id)) => source_of(Some(id)),
+        Some(None) => Ok(Source::All),
+        None => Err(bad_request("options need a stream_identifier or all")),
+    }
 }
 
 /// A nack's action; `None` for `Stop` (the consumer leaves). `Unknown`

@@ -77,9 +77,9 @@ pub async fn update(
     // KurrentDB still reads for older clients.
     #[allow(deprecated)]
     let source = match o.stream_option {
-        Some(O::Stream(s)) => convert::source_of(s.stream_identifier, false)?,
+        Some(O::Stream(s)) => convert::source_of(s.stream_identifier)?,
         Some(O::All(_)) => Source::All,
-        None => convert::source_of(o.stream_identifier, false)?,
+        None => convert::source_of(o.stream_identifier)?,
     };
     let group = o.group_name;
     let (name, info) = names::resolve(node, &source, &group).await?;
@@ -99,15 +99,10 @@ pub async fn delete(
     use pb::delete_req::options::StreamOption as O;
     let caller = operator(&request)?;
     let o = options(request.into_inner().options)?;
-    let source = match o.stream_option {
-        Some(O::StreamIdentifier(id)) => convert::source_of(Some(id), false)?,
-        Some(O::All(_)) => Source::All,
-        None => {
-            return Err(errors::bad_request(
-                "options need a stream_identifier or all",
-            ))
-        }
-    };
+    let source = convert::chosen_source(o.stream_option.map(|s| match s {
+        O::StreamIdentifier(id) => Some(id),
+        O::All(_) => None,
+    }))?;
     let (name, _) = names::resolve(node, &source, &o.group_name).await?;
     let r = node.delete_group(name.clone()).await;
     node.audited(&caller, "deleteGroup", &name, r)
@@ -123,15 +118,10 @@ pub async fn get_info(
     use pb::get_info_req::options::StreamOption as O;
     operator(&request)?;
     let o = options(request.into_inner().options)?;
-    let source = match o.stream_option {
-        Some(O::StreamIdentifier(id)) => convert::source_of(Some(id), false)?,
-        Some(O::All(_)) => Source::All,
-        None => {
-            return Err(errors::bad_request(
-                "options need a stream_identifier or all",
-            ))
-        }
-    };
+    let source = convert::chosen_source(o.stream_option.map(|s| match s {
+        O::StreamIdentifier(id) => Some(id),
+        O::All(_) => None,
+    }))?;
     let (_, info) = names::resolve(node, &source, &o.group_name).await?;
     Ok(pb::GetInfoResp {
         subscription_info: Some(convert::subscription_info(
@@ -150,7 +140,7 @@ pub async fn list(node: &Node, request: Request<pb::ListReq>) -> Result<pb::List
     let only = match o.list_option {
         None | Some(L::ListAllSubscriptions(_)) => None,
         Some(L::ListForStream(s)) => Some(match s.stream_option {
-            Some(S::Stream(id)) => convert::source_of(Some(id), false)?,
+            Some(S::Stream(id)) => convert::source_of(Some(id))?,
             Some(S::All(_)) => Source::All,
             None => return Err(errors::bad_request("list_for_stream needs a stream or all")),
         }),
@@ -181,15 +171,10 @@ pub async fn replay_parked(
     use pb::replay_parked_req::options::{StopAtOption as Stop, StreamOption as O};
     let caller = operator(&request)?;
     let o = options(request.into_inner().options)?;
-    let source = match o.stream_option {
-        Some(O::StreamIdentifier(id)) => convert::source_of(Some(id), false)?,
-        Some(O::All(_)) => Source::All,
-        None => {
-            return Err(errors::bad_request(
-                "options need a stream_identifier or all",
-            ))
-        }
-    };
+    let source = convert::chosen_source(o.stream_option.map(|s| match s {
+        O::StreamIdentifier(id) => Some(id),
+        O::All(_) => None,
+    }))?;
     let (name, _) = names::resolve(node, &source, &o.group_name).await?;
     // Strata replays the oldest `max_count` parked events (0: all);
     // KurrentDB's `stop_at` bounds the same run by the parked stream's

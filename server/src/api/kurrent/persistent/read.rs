@@ -68,15 +68,10 @@ pub async fn read(
     let Some(In::Options(o)) = first.content else {
         return Err(errors::bad_request("the first message must be options"));
     };
-    let source = match o.stream_option {
-        Some(StreamOption::StreamIdentifier(id)) => convert::source_of(Some(id), false)?,
-        Some(StreamOption::All(_)) => Source::All,
-        None => {
-            return Err(errors::bad_request(
-                "options need a stream_identifier or all",
-            ))
-        }
-    };
+    let source = convert::chosen_source(o.stream_option.map(|s| match s {
+        StreamOption::StreamIdentifier(id) => Some(id),
+        StreamOption::All(_) => None,
+    }))?;
     let structured = !matches!(
         o.uuid_option.and_then(|u| u.content),
         Some(UuidForm::String(_))
